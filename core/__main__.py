@@ -1,0 +1,7 @@
+"""``python -m aware3d`` runs the same CLI as the ``aware3d`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,129 @@
+"""What every model family provides: a Generator that samples identities as fields."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..cameras import CameraSpec, Pose, pose_to_camera
+from ..errors import InputError
+from ..fields import BaseField
+from ..render import ProgressCallback, RenderResult, RenderSettings, render_image
+
+TRUNCATION_NUM_SAMPLES = 10000
+"""z samples averaged for truncation, as pi-GAN and GRAM do (``generate_avg_frequencies``)."""
+
+TRUNCATION_SEED = 0
+"""Fixed seed for those samples, so truncation is reproducible (the papers redraw them every call)."""
+
+MAX_SEED = 2**63 - 1
+
+
+def z_from_seed(seed: int, z_dim: int) -> torch.Tensor:
+    """Return the [z_dim] float32 standard-normal latent for ``seed`` (CPU, independent of device).
+
+    Example:
+        >>> bool(torch.equal(z_from_seed(3, 4), z_from_seed(3, 4)))
+        True
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise InputError(f"seed must be an integer between 0 and 2**63-1, got {seed!r}")
+    rng = torch.Generator(device="cpu").manual_seed(int(seed))
+    return torch.randn(z_dim, generator=rng, dtype=torch.float32)
+
+
+def z_sha256(z: torch.Tensor) -> str:
+    """Return a short hex digest identifying a latent (recorded in exported metadata)."""
+    data = z.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+class Generator:
+    """A loaded model: samples identities (fields) and renders previews of them.
+
+    Subclasses set ``family``, ``z_dim``, ``camera``, ``render_settings``, ``device`` and ``info``
+    and implement ``_make_field(z, truncation, conditioning)``.
+    """
+
+    family: str
+    z_dim: int
+    camera: CameraSpec
+    render_settings: RenderSettings
+    device: torch.device
+    info: dict[str, Any]
+
+    def _make_field(self, z: torch.Tensor, truncation: float, conditioning: Any) -> BaseField:
+        raise NotImplementedError
+
+    def field(
+        self,
+        seed: int | None = None,
+        z: torch.Tensor | np.ndarray | None = None,
+        truncation: float = 0.7,
+        conditioning: Any = None,
+    ) -> BaseField:
+        """Sample one identity.
+
+        Args:
+            seed: picks the latent deterministically (``torch.Generator`` seeded on the CPU);
+                used when ``z`` is None; None with no ``z`` means seed 0.
+            z: an explicit latent, [z_dim] or [1,z_dim].
+            truncation: psi; 1 keeps the sample, 0 gives the average identity.
+            conditioning: model-specific (EG3D's camera label); None for models without one.
+
+        Returns:
+            A field with ``query``, ``bounds`` and ``identity`` (seed, z hash, truncation).
+
+        Raises:
+            InputError: for both seed and z, a latent of the wrong size, or a bad truncation.
+        """
+        if seed is not None and z is not None:
+            raise InputError("give either seed or z, not both")
+        if z is None:
+            seed = 0 if seed is None else seed
+            z = z_from_seed(seed, self.z_dim)
+        else:
+            z = torch.as_tensor(z, dtype=torch.float32).detach().cpu().reshape(-1)
+            if z.numel() != self.z_dim:
+                raise InputError(f"z must have {self.z_dim} values for the {self.family} model, got {z.numel()}")
+        if not isinstance(truncation, (int, float)) or not math.isfinite(truncation) or truncation < 0:
+            raise InputError(f"truncation must be a non-negative number, got {truncation!r}")
+        field = self._make_field(z, float(truncation), conditioning)
+        field.identity = {
+            "family": self.family,
+            "seed": seed,
+            "z_sha256": z_sha256(z),
+            "truncation": float(truncation),
+        }
+        return field
+
+    def render_result(
+        self,
+        field: BaseField,
+        pose: Pose,
+        size: int | tuple[int, int] = 256,
+        settings: RenderSettings | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> RenderResult:
+        """Render ``field`` at ``pose`` and keep the opacity (see :func:`aware3d.render.render_image`)."""
+        camera = pose_to_camera(pose, self.camera)
+        return render_image(field, camera, size, settings or self.render_settings, self.device, progress)
+
+    def render(
+        self,
+        field: BaseField,
+        pose: Pose,
+        size: int | tuple[int, int] = 256,
+        settings: RenderSettings | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> np.ndarray:
+        """Render a preview of ``field`` at ``pose``.
+
+        Returns:
+            [H,W,3] uint8 image, row 0 at the top.
+        """
+        return self.render_result(field, pose, size, settings, progress).to_uint8()
