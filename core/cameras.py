@@ -118,7 +118,7 @@ def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray = _WORLD_UP) -> 
     """Return the [4,4] OpenGL cam2world of a camera at ``eye`` looking at ``target``, no roll.
 
     Example:
-        >>> look_at(np.array([0.0, 0.0, 1.0]), np.zeros(3))[:3, :3].round(6).tolist()
+        >>> (look_at(np.array([0.0, 0.0, 1.0]), np.zeros(3))[:3, :3].round(6) + 0.0).tolist()
         [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
     """
     eye = np.asarray(eye, dtype=np.float64)
@@ -188,7 +188,7 @@ def eg3d_vertical_fov(fov_deg: float) -> float:
 
     Example:
         >>> round(eg3d_vertical_fov(18.837), 3)
-        13.381
+        13.378
     """
     focal = eg3d_intrinsics(fov_deg)[0, 0]
     return math.degrees(2 * math.atan(0.5 / focal))

@@ -1,0 +1,40 @@
+"""Shared fixtures: the device matrix and small analytic fields with known answers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from aware3d.fields import BaseField, Bounds, FieldSample
+
+
+@pytest.fixture(params=["cpu", "cuda"])
+def device(request) -> torch.device:
+    """Run a test on the CPU and, where a GPU is present, on CUDA."""
+    if request.param == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU on this machine")
+    return torch.device(request.param)
+
+
+class SphereField(BaseField):
+    """An opaque sphere of one colour: density ``sharpness`` inside, 0 outside (ReLU-like)."""
+
+    def __init__(self, radius=0.1, center=(0.0, 0.0, 0.0), colour=(0.2, 0.6, 0.9), density=1e4, device="cpu"):
+        half = radius * 1.5
+        lo = tuple(c - half for c in center)
+        hi = tuple(c + half for c in center)
+        super().__init__(Bounds(lo, hi), torch.device(device))
+        self.radius = radius
+        self.center = torch.tensor(center, device=self.device)
+        self.colour = torch.tensor(colour, device=self.device)
+        self.inside_density = density
+
+    def _query(self, points, view_dirs):
+        raw = self.radius - (points - self.center).norm(dim=-1)
+        density = torch.where(raw > 0, torch.full_like(raw, self.inside_density), torch.zeros_like(raw))
+        return FieldSample(density=density, rgb=self.colour.expand(points.shape[0], 3), raw_density=raw)
+
+
+@pytest.fixture
+def sphere_field() -> SphereField:
+    return SphereField()

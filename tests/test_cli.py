@@ -1,0 +1,110 @@
+"""The ``aware3d`` command: previews, model listing, and one-sentence errors with exit code 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import aware3d
+from aware3d.cli import main
+
+
+def _run(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    """Run the installed console script as a user would."""
+    exe = os.path.join(os.path.dirname(sys.executable), "aware3d")
+    return subprocess.run([exe, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_preview_writes_the_png_the_api_renders(tmp_path):
+    out = tmp_path / "p.png"
+    result = _run("preview", "--model", "demo", "--seed", "1", "--yaw", "0.4", "--size", "48", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(out)
+    image = np.asarray(Image.open(out))
+    gen = aware3d.load_generator(family="demo", device="cpu")
+    expected = gen.render(gen.field(seed=1, truncation=0.7), aware3d.Pose(yaw=0.4), size=48)
+    assert image.shape == (48, 48, 3)
+    assert np.array_equal(image, expected)
+    assert [p.name for p in tmp_path.iterdir()] == ["p.png"]  # no temp files left
+
+
+def test_preview_options_change_the_image(tmp_path, capsys):
+    paths = {}
+    for name, extra in {"base": [], "pitch": ["--pitch", "0.3"], "fov": ["--fov", "20"], "trunc": ["--truncation", "0"]}.items():
+        paths[name] = tmp_path / f"{name}.png"
+        assert main(["preview", "--model", "demo", "--seed", "5", "--size", "24", "-o", str(paths[name]), *extra]) == 0
+    base = np.asarray(Image.open(paths["base"])).astype(int)
+    for name in ("pitch", "fov", "trunc"):
+        assert np.abs(np.asarray(Image.open(paths[name])).astype(int) - base).mean() > 1, name
+
+
+def test_python_dash_m_runs_the_same_cli():
+    result = subprocess.run([sys.executable, "-m", "aware3d", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == f"aware3d {aware3d.__version__}"
+
+
+def test_models_lists_families_files_and_licences(capsys):
+    assert main(["models"]) == 0
+    text = capsys.readouterr().out
+    for family in ("demo", "pigan", "gram", "graf", "cips3d", "eg3d"):
+        assert family in text
+    assert "licence" in text and "generator.pth" in text and "NVIDIA" in text
+    assert main(["models", "--json"]) == 0
+    import json
+
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["family"]: r["loads"] for r in rows}["demo"] is True
+
+
+BAD_INPUTS = {
+    "unknown family": (["--model", "nope"], "unknown model family 'nope'"),
+    "missing file": (["--checkpoint", "{tmp}/missing.pth"], "not found"),
+    "directory as checkpoint": (["--checkpoint", "{tmp}"], "is a directory"),
+    "pitch at the pole": (["--model", "demo", "--pitch", "1.5708"], "pitch must lie strictly between"),
+    "pitch beyond the pole": (["--model", "demo", "--pitch=-2"], "pitch"),
+    "zero size": (["--model", "demo", "--size", "0"], "--size must be a positive"),
+    "negative size": (["--model", "demo", "--size=-5"], "--size must be a positive"),
+    "not a number": (["--model", "demo", "--size", "big"], "invalid int value"),
+    "no model": ([], "give --model"),
+    "unsupported family": (["--model", "eg3d"], "cannot load it yet"),
+    "bad truncation": (["--model", "demo", "--truncation=-1"], "truncation"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_gives_one_sentence_and_exit_code_2(tmp_path, case):
+    args, message = BAD_INPUTS[case]
+    out = tmp_path / "out.png"
+    result = _run("preview", *[a.format(tmp=tmp_path) for a in args], "-o", str(out))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists() and list(tmp_path.glob("*.png*")) == []
+
+
+def test_output_path_that_is_a_directory(tmp_path):
+    result = _run("preview", "--model", "demo", "-o", str(tmp_path))
+    assert result.returncode == 2 and "is a directory" in result.stderr
+    result = _run("preview", "--model", "demo", "-o", str(tmp_path / "no" / "such" / "x.png"))
+    assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = _run("preview", "--model", "nope", "--debug", "-o", str(tmp_path / "x.png"))
+    assert result.returncode == 2
+    assert "Traceback" in result.stderr and "UnknownFamilyError" in result.stderr
+
+
+def test_cuda_request_without_a_gpu_is_refused(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    result = _run("preview", "--model", "demo", "--device", "cuda", "-o", str(tmp_path / "x.png"))
+    assert result.returncode == 2 and "no CUDA GPU" in result.stderr
