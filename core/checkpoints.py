@@ -26,6 +26,7 @@ _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 """torch's legacy (pre-1.6) serialisation starts with a pickled magic number (``torch/serialization.py``)."""
 
 _EMA_GLOBAL = "torch_ema.ema"
+_ZIP_MAGIC = b"PK\x03\x04"
 
 
 def check_file(path: str | os.PathLike) -> Path:
@@ -60,8 +61,17 @@ class PickleSummary:
     longs: set[int] = field(default_factory=set)
 
 
-def summarize_pickle(data: bytes | io.BufferedIOBase, max_opcodes: int = _MAX_OPCODES) -> PickleSummary:
+_MEMO_STORES = {"MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT"}
+_MEMO_LOADS = {"GET", "BINGET", "LONG_BINGET"}
+
+
+def summarize_pickle(
+    data: bytes | io.BufferedIOBase, max_opcodes: int = _MAX_OPCODES, source: str = "the file"
+) -> PickleSummary:
     """List the globals and strings of one pickle without unpickling it.
+
+    Only the last two pushed values are tracked (through the memo), which is what
+    ``STACK_GLOBAL`` consumes: the module and class names pushed right before it.
 
     Raises:
         CheckpointError: if the bytes are not a complete pickle.
@@ -69,30 +79,34 @@ def summarize_pickle(data: bytes | io.BufferedIOBase, max_opcodes: int = _MAX_OP
     stream = io.BytesIO(data) if isinstance(data, bytes) else data
     summary = PickleSummary()
     memo: dict[int, object] = {}
-    recent: list[object] = []  # the last two pushed strings, for STACK_GLOBAL
+    pushed: list[object] = [None, None]  # the last two values pushed on the pickle stack
     try:
         for count, (opcode, arg, _pos) in enumerate(pickletools.genops(stream)):
             name = opcode.name
             if name == "GLOBAL":
                 module, _, qualname = str(arg).partition(" ")
                 summary.globals.add(f"{module}.{qualname}")
-            elif name == "STACK_GLOBAL" and len(recent) == 2:
-                summary.globals.add(f"{recent[0]}.{recent[1]}")
+            elif name == "STACK_GLOBAL" and all(isinstance(v, str) for v in pushed):
+                summary.globals.add(f"{pushed[0]}.{pushed[1]}")
             if name in ("LONG", "LONG1", "LONG4"):
                 summary.longs.add(arg)
-            if isinstance(arg, str) and ("UNICODE" in name or name.endswith("STRING")):
-                summary.strings.add(str(arg))
-                recent = (recent + [arg])[-2:]
-            elif name in ("BINGET", "LONG_BINGET", "GET"):
-                recent = (recent + [memo.get(arg)])[-2:]
-            elif name == "MEMOIZE" and recent:
-                memo[len(memo)] = recent[-1]
-            elif name in ("BINPUT", "LONG_BINPUT", "PUT") and recent:
-                memo[arg] = recent[-1]
+            if name in _MEMO_STORES:
+                memo[len(memo) if name == "MEMOIZE" else arg] = pushed[1]
+                continue
+            if name in _MEMO_LOADS:
+                value = memo.get(arg)
+            elif isinstance(arg, str) and ("UNICODE" in name or name.endswith("STRING")):
+                value = arg
+                summary.strings.add(arg)
+            else:
+                value = None
+            pushed = [pushed[1], value]
             if name == "STOP" or count >= max_opcodes:
                 break
     except (ValueError, EOFError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"the file is not a complete pickle ({err}); it may be truncated, so download it again") from err
+        raise CheckpointError(
+            f"{source} is not a complete pickle ({err}); it may be truncated, so download it again"
+        ) from err
     return summary
 
 
@@ -120,13 +134,17 @@ class CheckpointInfo:
 
 
 def _summarize_file(path: Path) -> tuple[str, PickleSummary]:
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic == _ZIP_MAGIC and not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path} is a truncated or damaged zip file; download it again")
     if zipfile.is_zipfile(path):
         try:
             with zipfile.ZipFile(path) as archive:
                 pickles = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
                 if not pickles:
                     raise CheckpointError(f"{path} is a zip file but not a PyTorch checkpoint (no data.pkl inside)")
-                return "torch-zip", summarize_pickle(archive.read(pickles[0]))
+                return "torch-zip", summarize_pickle(archive.read(pickles[0]), source=str(path))
         except zipfile.BadZipFile as err:
             raise CheckpointError(f"{path} is a damaged zip file ({err}); download it again") from err
     with open(path, "rb") as handle:
@@ -134,11 +152,11 @@ def _summarize_file(path: Path) -> tuple[str, PickleSummary]:
         if len(head) < 2 or head[0] != 0x80:
             raise CheckpointError(f"{path} is neither a PyTorch checkpoint nor a pickle")
         handle.seek(0)
-        first = summarize_pickle(handle)
+        first = summarize_pickle(handle, source=str(path))
         if _LEGACY_MAGIC in first.longs:
             summary = PickleSummary()
             for _ in range(3):  # protocol version, sys info, then the object itself
-                part = summarize_pickle(handle)
+                part = summarize_pickle(handle, source=str(path))
                 summary.globals |= part.globals
                 summary.strings |= part.strings
             return "torch-legacy", summary

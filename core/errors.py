@@ -45,3 +45,7 @@ class ShapeError(Aware3DError, ValueError):
 
 class FieldError(Aware3DError):
     """A field produced unusable values (NaN or infinite density or colour)."""
+
+
+class EmptySurfaceError(Aware3DError):
+    """No surface crosses the chosen density level inside the field's bounds."""

@@ -399,14 +399,6 @@ def test_truncated_torch_zip_is_refused(monkeypatch, ckpt_dir):
         inspect_checkpoint(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "library bug: a torch zip cut short has no zip end-of-central-directory, so "
-        "zipfile.is_zipfile() is False and the file is reported as 'neither a PyTorch "
-        "checkpoint nor a pickle' instead of truncated/damaged"
-    ),
-)
 def test_truncated_torch_zip_says_truncated(monkeypatch, ckpt_dir):
     full = _save_pigan(monkeypatch, ckpt_dir / "full.pth").read_bytes()
     path = ckpt_dir / "generator.pth"
@@ -597,20 +589,23 @@ def test_summarize_pickle_several_globals_old_protocols(monkeypatch, protocol):
     assert summarize_pickle(data).globals == {"training.triplane.OSGDecoder", "training.triplane.TriPlaneGenerator"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "library bug: summarize_pickle's memo tracking skips MEMOIZE when no string was pushed "
-        "yet (the outer dict) and memoizes non-strings as the last string, so a BINGET of the "
-        "module name for the second class of a module resolves to the wrong string and "
-        "STACK_GLOBAL is recorded as 'OSGDecoder.TriPlaneGenerator'"
-    ),
-)
 @pytest.mark.parametrize("protocol", [4, 5])
 def test_summarize_pickle_several_globals_new_protocols(monkeypatch, protocol):
     OSGDecoder, TriPlaneGenerator, _ = _eg3d_classes(monkeypatch)
     data = pickle.dumps({"a": OSGDecoder(), "b": TriPlaneGenerator(), "c": OSGDecoder()}, protocol=protocol)
     assert summarize_pickle(data).globals == {"training.triplane.OSGDecoder", "training.triplane.TriPlaneGenerator"}
+
+
+def test_eg3d_detected_when_module_name_is_memoized_first(monkeypatch, ckpt_dir):
+    OSGDecoder, _, _ = _eg3d_classes(monkeypatch)
+    module_name = OSGDecoder.__module__  # the very string object pickle memoizes for the global
+    path = ckpt_dir / "network.pkl"
+    path.write_bytes(pickle.dumps({"arch": module_name, "G": OSGDecoder()}, protocol=4))
+
+    info = inspect_checkpoint(path)
+
+    assert info.family == "eg3d"
+    assert "training.triplane.OSGDecoder" in info.globals
 
 
 def test_summarize_pickle_truncated():
