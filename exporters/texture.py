@@ -1,0 +1,276 @@
+"""UV unwrap (xatlas), colour baking from a field, and gutter filling.
+
+xatlas's chart segmentation costs grow faster than linearly with the face count (12 s for one
+50k-face head on 2 cores), so the mesh is first cut into patches by a regular grid over its box;
+xatlas charts each patch and packs all of them into one atlas (1.3 s for the same head).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+import xatlas
+from scipy import ndimage
+
+from aware3d.errors import InputError
+from aware3d.fields import CANONICAL_VIEW_DIR, Field
+
+from .marching import Mesh
+
+DEFAULT_TEXTURE_SIZE = 1024
+MAX_TEXTURE_SIZE = 4096
+DEFAULT_PATCH_CELLS = 6
+"""Patches per axis of the mesh's box: 6 cuts a 50k-face head into ~130 xatlas meshes (1.3 s)."""
+
+_CHART_PADDING = 2
+"""Texels between charts in xatlas's own atlas (about 3.5 once scaled to the texture); the gutter
+fill then extends every chart's colour across the whole gap."""
+
+_RASTER_BUDGET = 4_000_000
+"""Candidate texels per rasterisation chunk (bounds memory at 4096^2)."""
+
+_AVERAGE_VIEW_ANGLES = ((0.0, 0.0), (0.4, 0.0), (-0.4, 0.0), (0.0, 0.25), (0.0, -0.25))
+"""(yaw, pitch) of the views averaged by ``view="average"``: the frontal one and four around it."""
+
+_RAY_HALF_LENGTH = 0.004
+_RAY_SAMPLES = 16
+"""``mode="ray"``: composite 16 samples along the inward normal within 4 mm (world units) of the surface."""
+
+BakeMode = Literal["surface", "ray"]
+ViewMode = Literal["canonical", "average"]
+
+
+@dataclass(frozen=True)
+class UVMesh:
+    """A mesh with a UV atlas; vertices are split along chart seams.
+
+    Attributes:
+        vertices: [V,3] float32, same frame as the input mesh.
+        faces: [F,3] int32.
+        uv: [V,2] float32 in [0,1]; glTF convention: (0, 0) is the top-left texel corner.
+        source_vertex: [V] int64 index of each vertex in the input mesh.
+    """
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    uv: np.ndarray
+    source_vertex: np.ndarray
+
+
+def check_texture_size(texture_size: int) -> int:
+    """Return ``texture_size`` if it is a power of two from 16 to 4096, else raise InputError."""
+    if (
+        isinstance(texture_size, bool) or not isinstance(texture_size, int)
+        or texture_size < 16 or texture_size > MAX_TEXTURE_SIZE or texture_size & (texture_size - 1)
+    ):
+        raise InputError(f"texture size must be a power of two from 16 to {MAX_TEXTURE_SIZE}, got {texture_size!r}")
+    return texture_size
+
+
+def _patch_labels(mesh: Mesh, cells: int) -> np.ndarray:
+    """[F] patch index of each face: which cell of a ``cells``^3 grid over the box holds its centre."""
+    centres = mesh.vertices[mesh.faces].mean(axis=1)
+    lo, hi = centres.min(axis=0), centres.max(axis=0)
+    cell = np.clip(((centres - lo) / np.maximum(hi - lo, 1e-12) * cells).astype(np.int64), 0, cells - 1)
+    return (cell[:, 0] * cells + cell[:, 1]) * cells + cell[:, 2]
+
+
+def unwrap(mesh: Mesh, texture_size: int = DEFAULT_TEXTURE_SIZE, patch_cells: int = DEFAULT_PATCH_CELLS) -> UVMesh:
+    """Unwrap ``mesh`` into one UV atlas with xatlas, padded for a ``texture_size`` texture."""
+    check_texture_size(texture_size)
+    labels = _patch_labels(mesh, patch_cells)
+    atlas = xatlas.Atlas()
+    patches = []
+    for label in np.unique(labels):
+        used, local = np.unique(mesh.faces[labels == label], return_inverse=True)
+        atlas.add_mesh(mesh.vertices[used].astype(np.float32), local.reshape(-1, 3).astype(np.uint32))
+        patches.append(used)
+    chart_options = xatlas.ChartOptions()
+    chart_options.max_iterations = 1
+    pack_options = xatlas.PackOptions()
+    pack_options.resolution = texture_size
+    pack_options.padding = _CHART_PADDING
+    pack_options.bilinear = True
+    atlas.generate(chart_options, pack_options)
+    if atlas.atlas_count != 1:
+        raise RuntimeError(f"xatlas made {atlas.atlas_count} atlases instead of one")
+    vertices, faces, uvs, sources, offset = [], [], [], [], 0
+    for index, used in enumerate(patches):
+        vmapping, indices, uv = atlas[index]
+        source = used[vmapping.astype(np.int64)]
+        sources.append(source)
+        vertices.append(mesh.vertices[source])
+        uvs.append(uv)
+        faces.append(indices.reshape(-1, 3).astype(np.int64) + offset)
+        offset += len(vmapping)
+    return UVMesh(
+        vertices=np.concatenate(vertices).astype(np.float32),
+        faces=np.concatenate(faces).astype(np.int32),
+        uv=np.concatenate(uvs).astype(np.float32),
+        source_vertex=np.concatenate(sources),
+    )
+
+
+@dataclass(frozen=True)
+class Rasterization:
+    """Texels whose centres lie inside a UV triangle.
+
+    Attributes:
+        rows, cols: [M] int64 texel coordinates (row 0 at the top).
+        faces: [M] int64 covering face.
+        barycentric: [M,3] float32 weights of the face's vertices at the texel centre.
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    faces: np.ndarray
+    barycentric: np.ndarray
+
+
+def rasterize_uv(uv: np.ndarray, faces: np.ndarray, texture_size: int) -> Rasterization:
+    """Find, for every texel centre covered by a UV triangle, the triangle and barycentrics."""
+    corners = uv[faces].astype(np.float64) * texture_size  # [F,3,2] in texel units (x, y)
+    lo = np.floor(corners.min(axis=1) - 0.5).astype(np.int64).clip(0, texture_size - 1)
+    hi = np.ceil(corners.max(axis=1) - 0.5).astype(np.int64).clip(0, texture_size - 1)
+    extent = hi - lo + 1
+    counts = extent[:, 0] * extent[:, 1]
+    parts: list[tuple[np.ndarray, ...]] = []
+    start = 0
+    while start < len(faces):
+        stop = start + max(1, int(np.searchsorted(np.cumsum(counts[start:]), _RASTER_BUDGET)))
+        face = np.repeat(np.arange(start, stop), counts[start:stop])
+        local = np.arange(len(face)) - np.repeat(np.cumsum(counts[start:stop]) - counts[start:stop], counts[start:stop])
+        col = lo[face, 0] + local % extent[face, 0]
+        row = lo[face, 1] + local // extent[face, 0]
+        a, b, c = corners[face, 0], corners[face, 1], corners[face, 2]
+        p = np.stack([col + 0.5, row + 0.5], axis=1)
+        area = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+        safe = np.where(np.abs(area) < 1e-12, 1.0, area)
+        w_b = ((p[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (p[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])) / safe
+        w_c = ((b[:, 0] - a[:, 0]) * (p[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (p[:, 0] - a[:, 0])) / safe
+        w_a = 1 - w_b - w_c
+        bary = np.stack([w_a, w_b, w_c], axis=1)
+        inside = (bary >= -1e-9).all(axis=1) & (np.abs(area) >= 1e-12)
+        parts.append((row[inside], col[inside], face[inside], bary[inside].astype(np.float32)))
+        start = stop
+    rows, cols, face_ids, barycentric = (np.concatenate(x) for x in zip(*parts))
+    return Rasterization(rows=rows, cols=cols, faces=face_ids, barycentric=barycentric)
+
+
+def _view_directions(view: ViewMode) -> list[torch.Tensor]:
+    if view == "canonical":
+        return [torch.tensor(CANONICAL_VIEW_DIR)]
+    if view == "average":
+        dirs = []
+        for yaw, pitch in _AVERAGE_VIEW_ANGLES:
+            # The direction a camera at (yaw, pitch) on the pi-GAN sphere looks along, toward the origin.
+            h, v = np.pi / 2 + yaw, np.pi / 2 + pitch
+            eye = np.array([np.sin(v) * np.cos(h), np.cos(v), np.sin(v) * np.sin(h)])
+            dirs.append(torch.tensor(-eye, dtype=torch.float32))
+        return dirs
+    raise InputError(f"view must be 'canonical' or 'average', got {view!r}")
+
+
+@torch.inference_mode()
+def sample_colour(
+    field: Field,
+    points: np.ndarray,
+    normals: np.ndarray | None = None,
+    mode: BakeMode = "surface",
+    view: ViewMode = "canonical",
+) -> np.ndarray:
+    """The field's colour at surface points.
+
+    Args:
+        points: [N,3] float32 surface points, field world coordinates.
+        normals: [N,3] unit outward normals; needed for ``mode="ray"``.
+        mode: ``"surface"`` reads the colour at the point; ``"ray"`` alpha-composites a short ray
+            along the inward normal through the point, as reference projects bake NeRF colour.
+        view: ``"canonical"`` (0, 0, -1) or ``"average"`` over five views around the front.
+
+    Returns:
+        [N,3] float32 colour in [0,1].
+    """
+    if mode not in ("surface", "ray"):
+        raise InputError(f"bake mode must be 'surface' or 'ray', got {mode!r}")
+    directions = _view_directions(view)
+    p = torch.from_numpy(np.ascontiguousarray(points, dtype=np.float32))
+    total = torch.zeros(len(p), 3)
+    for direction in directions:
+        if mode == "surface":
+            total += field.query(p, direction).rgb.cpu()
+            continue
+        if normals is None:
+            raise InputError("mode='ray' needs vertex normals")
+        n = torch.from_numpy(np.ascontiguousarray(normals, dtype=np.float32))
+        offsets = torch.linspace(_RAY_HALF_LENGTH, -_RAY_HALF_LENGTH, _RAY_SAMPLES)
+        samples = p[:, None, :] + offsets[None, :, None] * n[:, None, :]
+        out = field.query(samples.reshape(-1, 3), direction)
+        density = out.density.cpu().reshape(len(p), _RAY_SAMPLES)
+        rgb = out.rgb.cpu().reshape(len(p), _RAY_SAMPLES, 3)
+        delta = 2 * _RAY_HALF_LENGTH / (_RAY_SAMPLES - 1)
+        alpha = 1 - torch.exp(-density * delta)
+        transmittance = torch.cumprod(torch.cat([torch.ones(len(p), 1), 1 - alpha[:, :-1] + 1e-10], dim=1), dim=1)
+        weights = alpha * transmittance
+        colour = (weights[..., None] * rgb).sum(dim=1) / weights.sum(dim=1, keepdim=True).clamp_min(1e-8)
+        total += colour
+    return (total / len(directions)).clamp(0, 1).numpy()
+
+
+def fill_gutters(image: np.ndarray, filled: np.ndarray) -> np.ndarray:
+    """Give every unfilled texel the colour of the nearest filled one, so no seam shows at any mip level.
+
+    Args:
+        image: [H,W,C] texture; filled: [H,W] bool, texels that hold baked colour.
+    """
+    if filled.all() or not filled.any():
+        return image
+    _, (rows, cols) = ndimage.distance_transform_edt(~filled, return_distances=True, return_indices=True)
+    return image[rows, cols]
+
+
+@dataclass(frozen=True)
+class Bake:
+    """A baked texture.
+
+    Attributes:
+        image: [S,S,3] uint8, row 0 at the top (glTF UV (0, 0)).
+        covered: [S,S] bool, texels whose centre lies in a UV triangle.
+    """
+
+    image: np.ndarray
+    covered: np.ndarray
+
+
+def bake_texture(
+    field: Field,
+    uv_mesh: UVMesh,
+    texture_size: int = DEFAULT_TEXTURE_SIZE,
+    normals: np.ndarray | None = None,
+    mode: BakeMode = "surface",
+    view: ViewMode = "canonical",
+) -> Bake:
+    """Bake the field's colour at the surface into a texture and fill the gutters.
+
+    Args:
+        uv_mesh: vertices in the field's world coordinates.
+        normals: [V,3] per-vertex unit normals of ``uv_mesh`` (for ``mode="ray"``).
+    """
+    check_texture_size(texture_size)
+    raster = rasterize_uv(uv_mesh.uv, uv_mesh.faces, texture_size)
+    corners = uv_mesh.faces[raster.faces]
+    points = np.einsum("mk,mkd->md", raster.barycentric, uv_mesh.vertices[corners])
+    texel_normals = None
+    if normals is not None:
+        texel_normals = np.einsum("mk,mkd->md", raster.barycentric, normals[corners])
+        texel_normals /= np.linalg.norm(texel_normals, axis=1, keepdims=True).clip(1e-12)
+    colour = sample_colour(field, points, texel_normals, mode, view)
+    image = np.zeros((texture_size, texture_size, 3), dtype=np.float32)
+    covered = np.zeros((texture_size, texture_size), dtype=bool)
+    image[raster.rows, raster.cols] = colour
+    covered[raster.rows, raster.cols] = True
+    image = fill_gutters(image, covered)
+    return Bake(image=(image * 255 + 0.5).astype(np.uint8), covered=covered)
