@@ -90,6 +90,12 @@ class BaseField:
 
     bounds: Bounds
     device: torch.device
+    default_level: float | None = None
+    """Density level of the surface for meshing, per family (see the family's module)."""
+    metres_per_unit: float = 1.0
+    """Scale from world units to metres for life-size export."""
+    identity: dict
+    """Who this is: family, seed, z hash, truncation, checkpoint sha256 (set by ``Generator.field``)."""
 
     def __init__(self, bounds: Bounds, device: torch.device, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
         self.bounds = bounds

@@ -1,2 +1,30 @@
-"""aware3d.exporters: turn a field into a textured, validated GLB (sparse marching cubes,
-clean-up, UV unwrap, texture bake, glTF writer). Depends on the Field protocol only."""
+"""aware3d.exporters: turn any field into a textured, validated GLB.
+
+The stages are public and work on plain arrays: :func:`extract_mesh` (sparse marching cubes),
+:func:`clean_mesh`, :func:`unwrap`, :func:`bake_texture`, :func:`build_glb`; :func:`export_glb`
+runs them all and writes the file. They depend on the Field protocol only.
+"""
+
+from .cleanup import clean_mesh
+from .gltf import GLBMesh, build_glb
+from .marching import Extraction, Mesh, extract_mesh, extract_mesh_dense
+from .pipeline import Asset, AssetStats, build_asset, export_glb
+from .texture import bake_texture, fill_gutters, rasterize_uv, unwrap
+
+__all__ = [
+    "Asset",
+    "AssetStats",
+    "Extraction",
+    "GLBMesh",
+    "Mesh",
+    "bake_texture",
+    "build_asset",
+    "build_glb",
+    "clean_mesh",
+    "export_glb",
+    "extract_mesh",
+    "extract_mesh_dense",
+    "fill_gutters",
+    "rasterize_uv",
+    "unwrap",
+]

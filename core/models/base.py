@@ -98,6 +98,7 @@ class Generator:
             "seed": seed,
             "z_sha256": z_sha256(z),
             "truncation": float(truncation),
+            "checkpoint_sha256": self.info.get("checkpoint_sha256"),
         }
         return field
 

@@ -122,6 +122,9 @@ def _soft_mask(d: torch.Tensor, width: float) -> torch.Tensor:
 class DemoField(BaseField):
     """One procedural head. Query points are metres in the GAN world (y up, face toward +z)."""
 
+    default_level = DEFAULT_LEVEL
+    metres_per_unit = 1.0
+
     def __init__(self, params: HeadParams, device: torch.device, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
         super().__init__(BOUNDS, device, chunk_size)
         self.params = params
