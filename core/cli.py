@@ -42,7 +42,7 @@ def _make_progress() -> Callable[[str, int, int], None]:
     def progress(stage: str, done: int, total: int) -> None:
         bar = bars.get(stage)
         if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=stage, file=sys.stderr, disable=None, leave=False, unit="ray")
+            bar = bars[stage] = tqdm(total=total, desc=stage, file=sys.stderr, disable=None, leave=False)
         bar.update(done - bar.n)
         if done >= total:
             bar.close()
@@ -153,7 +153,125 @@ class InfoCommand:
         return 0
 
 
-COMMANDS = (PreviewCommand, ModelsCommand, InfoCommand)
+@dataclass
+class _ExportOptions:
+    """Options shared by ``generate`` and ``batch``."""
+
+    model: str | None = _option("--model", help="model family (see `aware3d models`); detected from --checkpoint when left out", default=None)
+    checkpoint: Path | None = _option("--checkpoint", type=Path, help="official checkpoint file (not needed for demo)", default=None)
+    truncation: float = _option("--truncation", type=float, help="truncation psi: 1 keeps the sample, 0 is the average identity", default=0.7)
+    resolution: int = _option("--resolution", type=int, help="marching-cubes cells per axis: 128, 256, 512 or 1024", default=256)
+    level: float | None = _option("--level", type=float, help="density level of the surface (default: the family's own, see README)", default=None)
+    faces: int = _option("--faces", type=int, help="decimate to about this many faces", default=50_000)
+    texture_size: int = _option("--texture-size", type=int, help="texture side in pixels, a power of two up to 4096", default=1024)
+    material: str = _option("--material", choices=("unlit", "pbr"), help="unlit shows the generator's colour as is; pbr is lit (metallic 0)", default="unlit")
+    bake: str = _option("--bake", choices=("surface", "ray"), help="read colour at the surface, or composite a short ray through it", default="surface")
+    view: str = _option("--view", choices=("canonical", "average"), help="view direction(s) for colour: frontal, or averaged over five views", default="canonical")
+    vertex_colors: bool = _option("--vertex-colors", help="also write per-vertex colours (COLOR_0)", default=False)
+    no_texture: bool = _option("--no-texture", help="skip UVs and the texture (use with --vertex-colors)", default=False)
+    device: str = _option("--device", choices=("auto", "cpu", "cuda"), help="where to run the model", default="auto")
+
+    def _check_export(self) -> None:
+        from aware3d.exporters.texture import check_texture_size
+
+        if self.model is None and self.checkpoint is None:
+            raise InputError("give --model (for example --model demo) or --checkpoint")
+        if self.resolution <= 0:
+            raise InputError(f"--resolution must be positive, got {self.resolution}")
+        if self.faces < 100:
+            raise InputError(f"--faces must be at least 100, got {self.faces}")
+        if not self.no_texture:
+            check_texture_size(self.texture_size)
+
+    def _export_kwargs(self) -> dict[str, Any]:
+        return {
+            "resolution": self.resolution,
+            "texture_size": self.texture_size,
+            "level": self.level,
+            "target_faces": self.faces,
+            "material": self.material,
+            "bake_mode": self.bake,
+            "view": self.view,
+            "textured": not self.no_texture,
+            "vertex_colors": self.vertex_colors,
+        }
+
+
+@dataclass
+class GenerateCommand(_ExportOptions):
+    """Generate one identity as a textured GLB (and optionally a preview PNG)."""
+
+    name: ClassVar[str] = "generate"
+    output: Path = _option("-o", "--output", type=Path, required=True, help="GLB file to write", default=None)
+    seed: int = _option("--seed", type=int, help="identity seed", default=0)
+    preview: Path | None = _option("--preview", type=Path, help="also render a preview PNG at --yaw/--pitch", default=None)
+    yaw: float = _option("--yaw", type=float, help="preview yaw in radians (recorded in the metadata)", default=0.0)
+    pitch: float = _option("--pitch", type=float, help="preview pitch in radians, |pitch| < pi/2", default=0.0)
+    fov: float | None = _option("--fov", type=float, help="preview field of view in degrees (default: the model's own)", default=None)
+    size: int = _option("--size", type=int, help="preview width and height in pixels", default=256)
+    as_json: bool = _option("--json", help="print the mesh statistics as JSON", default=False)
+
+    def run(self) -> int:
+        from . import load_generator
+        from .cameras import Pose
+        from .exporters import export_glb
+        from .io import check_output_path, encode_png, write_atomic
+
+        self._check_export()
+        check_output_path(self.output)
+        if self.output.suffix.lower() != ".glb":
+            raise InputError(f"the output is a binary glTF; give a file name ending in .glb, not {self.output.name}")
+        pose = Pose(yaw=self.yaw, pitch=self.pitch, fov=self.fov)
+        if self.preview is not None:
+            check_output_path(self.preview)
+            if self.size <= 0:
+                raise InputError(f"--size must be a positive number of pixels, got {self.size}")
+        gen = load_generator(self.checkpoint, self.model, self.device)
+        field_ = gen.field(seed=self.seed, truncation=self.truncation)
+        progress = _make_progress()
+        metadata = {"pose": {"yaw": pose.yaw, "pitch": pose.pitch, "fov": gen.camera.resolve(pose).fov}}
+        stats = export_glb(field_, self.output, metadata=metadata, progress=progress, **self._export_kwargs())
+        if self.preview is not None:
+            image = gen.render(field_, pose, size=self.size, progress=progress)
+            write_atomic(self.preview, encode_png(image))
+        record = {"output": str(self.output), **stats.to_dict()}
+        if self.as_json:
+            print(json.dumps(record, indent=2))
+        else:
+            print(
+                f"{self.output}: {stats.num_faces} faces, {stats.num_vertices} vertices, "
+                f"{'watertight' if stats.watertight else 'not watertight'}, {stats.height_m:.3f} m tall, "
+                f"{stats.file_size / 1e6:.1f} MB; {stats.num_queries} field queries "
+                f"({stats.num_dense_queries / stats.num_queries:.0f}x fewer than dense); "
+                + ", ".join(f"{k} {v:.2f} s" for k, v in stats.seconds.items())
+            )
+        return 0
+
+
+@dataclass
+class BatchCommand(_ExportOptions):
+    """Export many identities to a folder of GLBs with a manifest; re-running skips finished ones."""
+
+    name: ClassVar[str] = "batch"
+    output: Path = _option("-o", "--output", type=Path, required=True, help="folder for the GLBs and manifest.json", default=None)
+    seeds: str = _option("--seeds", required=True, help="seeds: a range 0-19, a list 1,5,9, or both 0-4,10", default=None)
+
+    def run(self) -> int:
+        from .batch import parse_seeds, run_batch
+
+        self._check_export()
+        seeds = parse_seeds(self.seeds)
+        result = run_batch(
+            self.output, seeds, model=self.model, checkpoint=self.checkpoint, truncation=self.truncation,
+            device=self.device, export_options=self._export_kwargs(), progress=_make_progress(),
+        )
+        print(f"{result.num_written} written, {result.num_skipped} already done, {len(result.failures)} failed; manifest: {result.manifest}")
+        for seed, message in result.failures.items():
+            sys.stderr.write(f"aware3d batch: seed {seed} failed: {message}\n")
+        return 1 if result.failures else 0
+
+
+COMMANDS = (PreviewCommand, GenerateCommand, BatchCommand, ModelsCommand, InfoCommand)
 
 
 def _add_options(parser: argparse.ArgumentParser, command: type) -> None:
