@@ -91,6 +91,8 @@ class Extraction:
         num_queries: field points evaluated.
         num_dense_queries: what a dense grid of the same resolution evaluates.
         seconds: wall time.
+        values: [(R+1)^3] float32 lattice the surface was marched on (filled where not evaluated),
+            only when asked for with ``return_values=True``; else None.
     """
 
     mesh: Mesh
@@ -99,6 +101,7 @@ class Extraction:
     num_queries: int
     num_dense_queries: int
     seconds: float
+    values: np.ndarray | None = None
 
 
 def _check_resolution(resolution: int, coarse_resolution: int) -> int:
@@ -228,6 +231,7 @@ def extract_mesh(
     block_size: int = DEFAULT_BLOCK_SIZE,
     chunk_size: int = _QUERY_CHUNK,
     progress: ProgressCallback | None = None,
+    return_values: bool = False,
 ) -> Extraction:
     """Extract the surface ``density == level`` with sparse marching cubes.
 
@@ -239,6 +243,7 @@ def extract_mesh(
         bounds: the box to mesh; the field's own by default. The lattice is the cube around it.
         block_size: cells per axis processed together at the finest level.
         progress: called as ``progress("extract", done, total)`` per level and per block.
+        return_values: also return the whole filled lattice (for tests; memory grows as R^3).
 
     Returns:
         Extraction with vertices in the field's world coordinates.
@@ -293,6 +298,11 @@ def extract_mesh(
         active = (candidates[:, None, :] * 2 + _CORNERS[None]).reshape(-1, 3)
         block_of = active // block_size
         blocks = _unique_rows(block_of, resolution // block_size + 1) * block_size
+    whole = np.zeros((resolution + 1,) * 3, dtype=np.float32) if return_values else None
+    if whole is not None and num_levels > 0:
+        for lo in _coarse_lattice(resolution // block_size - 1) * block_size:
+            s = tuple(slice(a, a + block_size + 1) for a in lo)
+            whole[s] = _upsample(levels.block(num_levels - 1, lo // 2, block_size // 2))
     vertex_parts, face_parts, offset = [], [], 0
     for done, lo in enumerate(blocks):
         if num_levels == 0:
@@ -304,6 +314,8 @@ def extract_mesh(
             new = ~_sorted_contains(evaluated, keys)
             values = _upsample(levels.block(num_levels - 1, lo // 2, block_size // 2))
             _Levels.overwrite(values, points[new], evaluate(points[new]), lo, block_size)
+        if whole is not None:
+            whole[tuple(slice(a, a + block_size + 1) for a in lo)] = values
         if values.max() > level and values.min() <= level:
             vertices, triangles = mcubes.marching_cubes(values.astype(np.float64), level)
             vertex_parts.append(vertices + lo)
@@ -326,6 +338,7 @@ def extract_mesh(
         num_queries=evaluate.count,
         num_dense_queries=(resolution + 1) ** 3,
         seconds=time.perf_counter() - started,
+        values=whole,
     )
 
 
@@ -379,4 +392,4 @@ def extract_mesh_dense(field: Field, level: float, resolution: int = DEFAULT_RES
         raise EmptySurfaceError(f"no surface at density level {level:g}")
     mesh = _weld(vertices, triangles, grid)
     n = (resolution + 1) ** 3
-    return Extraction(mesh, grid, float(level), n, n, time.perf_counter() - started)
+    return Extraction(mesh, grid, float(level), n, n, time.perf_counter() - started, values)

@@ -268,9 +268,11 @@ def bake_texture(
         texel_normals = np.einsum("mk,mkd->md", raster.barycentric, normals[corners])
         texel_normals /= np.linalg.norm(texel_normals, axis=1, keepdims=True).clip(1e-12)
     colour = sample_colour(field, points, texel_normals, mode, view)
-    image = np.zeros((texture_size, texture_size, 3), dtype=np.float32)
+    image = np.full((texture_size, texture_size, 3), np.nan, dtype=np.float32)  # NaN marks "not baked"
     covered = np.zeros((texture_size, texture_size), dtype=bool)
     image[raster.rows, raster.cols] = colour
     covered[raster.rows, raster.cols] = True
     image = fill_gutters(image, covered)
+    if np.isnan(image).any():
+        raise RuntimeError("texture baking left texels unfilled; the UV atlas covers no texel centre")
     return Bake(image=(image * 255 + 0.5).astype(np.uint8), covered=covered)

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -38,3 +44,42 @@ class SphereField(BaseField):
 @pytest.fixture
 def sphere_field() -> SphereField:
     return SphereField()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+VALIDATOR_SCRIPT = ROOT / "scripts" / "validate_gltf.mjs"
+
+
+def _missing_tool(reason: str):
+    """Skip locally, but fail in CI, where every tool must be installed."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI must install it: see .ci/run)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def validate_glb():
+    """Run the Khronos glTF-Validator (npm) on a file and return its report (a dict)."""
+    node = shutil.which("node")
+    if node is None:
+        _missing_tool("node is not installed")
+    if not (ROOT / "node_modules" / "gltf-validator").is_dir():
+        _missing_tool("gltf-validator is not installed; run `npm ci`")
+
+    def run(path) -> dict:
+        proc = subprocess.run([node, str(VALIDATOR_SCRIPT), str(path)], capture_output=True, text=True, cwd=ROOT)
+        if proc.returncode not in (0, 1):
+            raise RuntimeError(f"validator failed: {proc.stderr}")
+        return json.loads(proc.stdout)[0]
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def bpy_module():
+    """The real Blender module (PyPI ``bpy`` 4.5), headless."""
+    try:
+        import bpy
+    except ImportError:
+        _missing_tool("bpy is not installed (pip install -e '.[test]')")
+    return bpy
