@@ -105,6 +105,26 @@ class BaseField:
     def _query(self, points: torch.Tensor, view_dirs: torch.Tensor) -> FieldSample:
         raise NotImplementedError
 
+    def _query_density(self, points: torch.Tensor) -> torch.Tensor:
+        return self._query(points, torch.tensor(CANONICAL_VIEW_DIR, device=self.device).expand(len(points), 3)).density
+
+    @torch.inference_mode()
+    def query_density(self, points: torch.Tensor) -> torch.Tensor:
+        """Activated density only, [N,3] -> [N]; meshing uses it, and a family may skip its colour branch.
+
+        Raises:
+            ShapeError: for points of the wrong shape.
+            FieldError: when the model produces NaN or infinite density.
+        """
+        check_points(points)
+        points = points.to(self.device, torch.float32)
+        if len(points) == 0:
+            return points.new_zeros(0)
+        density = torch.cat([self._query_density(p) for p in points.split(self.chunk_size)])
+        if not torch.isfinite(density).all():
+            raise FieldError("the field returned NaN or infinite density; the checkpoint may be corrupt")
+        return density
+
     @torch.inference_mode()
     def query(self, points: torch.Tensor, view_dirs: torch.Tensor | None = None) -> FieldSample:
         """Evaluate density and colour at ``points``.

@@ -124,6 +124,8 @@ class _Evaluator:
     def __init__(self, field: Field, grid: Grid, chunk_size: int):
         self.field, self.grid, self.chunk_size = field, grid, chunk_size
         self.count = 0
+        # Fields that can skip their colour branch say so with ``query_density``.
+        self._density = getattr(field, "query_density", None) or (lambda p: field.query(p).density)
 
     def __call__(self, fine_index: np.ndarray) -> np.ndarray:
         """[M,3] finest-lattice coordinates -> [M] float32 densities."""
@@ -131,7 +133,7 @@ class _Evaluator:
         out = np.empty(len(fine_index), dtype=np.float32)  # noqa: every element is written below
         for start in range(0, len(fine_index), self.chunk_size):
             points = torch.from_numpy(self.grid.to_world(fine_index[start : start + self.chunk_size]))
-            density = self.field.query(points.to(torch.float32)).density
+            density = self._density(points.to(torch.float32))
             out[start : start + self.chunk_size] = density.to("cpu", torch.float32).numpy()
         return out
 

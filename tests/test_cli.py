@@ -108,3 +108,88 @@ def test_cuda_request_without_a_gpu_is_refused(tmp_path):
         pytest.skip("this machine has a GPU")
     result = _run("preview", "--model", "demo", "--device", "cuda", "-o", str(tmp_path / "x.png"))
     assert result.returncode == 2 and "no CUDA GPU" in result.stderr
+
+
+# --- generate and batch ----------------------------------------------------------------------
+
+
+def test_generate_writes_a_glb_and_a_preview(tmp_path, validate_glb):
+    out, preview = tmp_path / "face.glb", tmp_path / "face.png"
+    result = _run(
+        "generate", "--model", "demo", "--seed", "7", "--resolution", "128", "--texture-size", "256",
+        "--preview", str(preview), "--size", "32", "--yaw", "0.3", "--json", "-o", str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    import json
+
+    stats = json.loads(result.stdout)
+    assert stats["output"] == str(out) and stats["num_faces"] > 1000 and stats["watertight"] is True
+    assert set(stats["seconds"]) == {"extract", "clean", "unwrap", "bake", "write"}
+    assert validate_glb(out)["issues"]["numErrors"] == 0
+    assert np.asarray(Image.open(preview)).shape == (32, 32, 3)
+    import pygltflib
+
+    extras = pygltflib.GLTF2().load(str(out)).asset.extras
+    assert extras["pose"]["yaw"] == 0.3 and extras["seed"] == 7
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "demo", "--texture-size", "1000"], "power of two"),
+        (["--model", "demo", "--resolution", "100"], "power of two"),
+        (["--model", "demo", "--faces", "5"], "--faces"),
+        (["--model", "demo", "--level", "1e9"], "no surface"),
+        (["--model", "nope"], "unknown model family"),
+    ],
+)
+def test_generate_bad_input(tmp_path, args, message):
+    out = tmp_path / "x.glb"
+    result = _run("generate", *args, "-o", str(out))
+    assert result.returncode in (1, 2), result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_batch_writes_resumes_and_reports_failures(tmp_path, monkeypatch, capsys):
+    import json
+
+    import aware3d.exporters
+
+    out = tmp_path / "out"
+    common = ["batch", "--model", "demo", "--resolution", "64", "--texture-size", "64", "--faces", "2000", "-o", str(out)]
+    assert main([*common, "--seeds", "0-2"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert sorted(manifest["assets"]) == ["0", "1", "2"]
+    assert all(a["status"] == "ok" and (out / a["file"]).exists() for a in manifest["assets"].values())
+    assert manifest["assets"]["1"]["stats"]["num_faces"] > 100
+    mtime = (out / "demo_seed0.glb").stat().st_mtime_ns
+    capsys.readouterr()
+
+    real_export = aware3d.exporters.export_glb
+
+    def flaky(field, path, **kwargs):
+        if field.identity["seed"] == 4:
+            raise RuntimeError("simulated failure")
+        return real_export(field, path, **kwargs)
+
+    monkeypatch.setattr(aware3d.exporters, "export_glb", flaky)
+    assert main([*common, "--seeds", "0-5"]) == 1  # seed 4 fails, the others go on
+    captured = capsys.readouterr()
+    assert "2 written, 3 already done, 1 failed" in captured.out
+    assert "seed 4 failed: RuntimeError: simulated failure" in captured.err
+    assert (out / "demo_seed0.glb").stat().st_mtime_ns == mtime  # skipped, not redone
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["assets"]["4"]["status"] == "failed" and (out / "demo_seed5.glb").exists()
+    monkeypatch.setattr(aware3d.exporters, "export_glb", real_export)
+    assert main([*common, "--seeds", "0-5"]) == 0  # only seed 4 is redone
+    assert "1 written, 5 already done, 0 failed" in capsys.readouterr().out
+
+
+def test_batch_bad_seeds(tmp_path):
+    result = _run("batch", "--model", "demo", "--seeds", "9-3", "-o", str(tmp_path / "o"))
+    assert result.returncode == 2 and "runs backwards" in result.stderr
+    result = _run("batch", "--model", "demo", "--seeds", "a,b", "-o", str(tmp_path / "o"))
+    assert result.returncode == 2 and "cannot read seeds" in result.stderr
+    assert not (tmp_path / "o").exists()

@@ -92,8 +92,8 @@ def _ellipsoid(p: torch.Tensor, center, radii) -> torch.Tensor:
     """Approximate ellipsoid SDF (exact on the surface, a bound elsewhere)."""
     q = p - p.new_tensor(center)
     r = p.new_tensor(radii)
-    k0 = (q / r).norm(dim=-1)
-    k1 = (q / (r * r)).norm(dim=-1).clamp_min(1e-9)
+    k0 = torch.linalg.vector_norm(q / r, dim=-1)
+    k1 = torch.linalg.vector_norm(q / (r * r), dim=-1).clamp_min(1e-9)
     return k0 * (k0 - 1) / k1
 
 
@@ -231,6 +231,9 @@ class DemoField(BaseField):
         return torch.where(
             (nearest == 0).unsqueeze(-1), skin, torch.where((nearest == 1).unsqueeze(-1), eye, hair)
         )
+
+    def _query_density(self, points: torch.Tensor) -> torch.Tensor:
+        return DENSITY_SCALE * torch.nn.functional.softplus(-self.sdf(points) / SURFACE_SHARPNESS)
 
     def _query(self, points: torch.Tensor, view_dirs: torch.Tensor) -> FieldSample:
         parts = self._parts(points)

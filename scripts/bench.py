@@ -1,0 +1,88 @@
+"""Performance figures for the demo field: field queries, preview, dense vs sparse marching
+cubes, and seconds per stage of one ``generate``. Runs on the CPU and, when present, on CUDA.
+
+    python scripts/bench.py [--skip-dense-512] [--device cpu|cuda|all]
+
+Speed targets (2-core CPU, demo model, 256^3, 1024^2 texture): ``generate`` end to end <= 15 s;
+sparse marching cubes >= 15x fewer queries than dense at 256^3 and >= 40x at 512^3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+
+import torch
+
+import aware3d
+from aware3d.exporters import build_asset, extract_mesh, extract_mesh_dense
+from aware3d.models import demo
+
+
+def _timed(fn):
+    started = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - started
+
+
+def bench_device(device: str, skip_dense_512: bool) -> dict:
+    gen = aware3d.load_generator(family="demo", device=device)
+    field = gen.field(seed=7)
+    points = torch.rand(1_000_000, 3, generator=torch.Generator().manual_seed(0)) * 0.3 - 0.15
+    field.query(points[:1000])
+    _, seconds = _timed(lambda: field.query(points))
+    out = {"device": str(gen.device), "field_points_per_second": round(len(points) / seconds)}
+    _, out["preview_256_seconds"] = _timed(lambda: gen.render(field, aware3d.Pose(yaw=0.4), size=256))
+    for resolution in (256, 512):
+        sparse = extract_mesh(field, demo.DEFAULT_LEVEL, resolution=resolution)
+        row = {
+            "sparse_queries": sparse.num_queries,
+            "sparse_seconds": round(sparse.seconds, 2),
+            "dense_queries": sparse.num_dense_queries,
+            "query_ratio": round(sparse.num_dense_queries / sparse.num_queries, 1),
+            "faces": len(sparse.mesh.faces),
+        }
+        if resolution == 256 or not skip_dense_512:
+            dense = extract_mesh_dense(field, demo.DEFAULT_LEVEL, resolution=resolution)
+            row.update(dense_seconds=round(dense.seconds, 2), dense_faces=len(dense.mesh.faces))
+        out[f"marching_{resolution}"] = row
+    asset, seconds = _timed(lambda: build_asset(gen.field(seed=7), resolution=256, texture_size=1024))
+    out["generate_stages_seconds"] = asset.stats.seconds
+    out["generate_in_process_seconds"] = round(seconds, 2)
+    out["preview_256_seconds"] = round(out["preview_256_seconds"], 2)
+    return out
+
+
+def bench_cli(tmp: str = "/tmp/aware3d-bench.glb") -> float:
+    """End to end as a user runs it: a fresh process, imports included."""
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "aware3d", "generate", "--model", "demo", "--seed", "7", "--device", "cpu", "-o", tmp],
+        check=True, capture_output=True,
+    )
+    return round(time.perf_counter() - started, 2)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip-dense-512", action="store_true", help="skip the dense 512^3 reference (about 2 minutes on 2 cores)")
+    parser.add_argument("--device", default="all", choices=("all", "cpu", "cuda"))
+    args = parser.parse_args()
+    devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
+    report = {
+        "machine": {"cpu_threads": torch.get_num_threads(), "platform": platform.platform(),
+                    "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+                    "torch": torch.__version__},
+        "results": [bench_device(d, args.skip_dense_512) for d in devices if d == "cpu" or torch.cuda.is_available()],
+        "generate_cli_seconds": bench_cli(),
+    }
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
