@@ -271,7 +271,19 @@ class BatchCommand(_ExportOptions):
         return 1 if result.failures else 0
 
 
-COMMANDS = (PreviewCommand, GenerateCommand, BatchCommand, ModelsCommand, InfoCommand)
+@dataclass
+class ServeCommand:
+    """Run the JSON-lines worker on stdin/stdout (the Blender add-on starts this; see README)."""
+
+    name: ClassVar[str] = "serve"
+
+    def run(self) -> int:
+        from .serve import serve
+
+        return serve()
+
+
+COMMANDS = (PreviewCommand, GenerateCommand, BatchCommand, ModelsCommand, InfoCommand, ServeCommand)
 
 
 def _add_options(parser: argparse.ArgumentParser, command: type) -> None:

@@ -6,10 +6,15 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 import torch
+
+# Blender keeps preferences and installed extensions under its user resources; the add-on tests
+# install into a throw-away folder. This must be set before bpy is first imported.
+os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="aware3d-blender-"))
 
 from aware3d.fields import BaseField, Bounds, FieldSample
 

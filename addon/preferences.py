@@ -1,0 +1,56 @@
+"""Add-on preferences: the worker's interpreter, device, output folder and known checkpoints."""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import CollectionProperty, EnumProperty, IntProperty, StringProperty
+
+from .properties import AWARE3D_PG_checkpoint
+
+
+class AWARE3D_UL_checkpoints(bpy.types.UIList):
+    """The registered checkpoints."""
+
+    def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index):
+        row = layout.row(align=True)
+        row.prop(item, "name", text="", emboss=False)
+        row.label(text=item.family)
+
+
+class AWARE3D_AP_preferences(bpy.types.AddonPreferences):
+    bl_idname = __package__
+
+    python_path: StringProperty(
+        name="Python",
+        subtype="FILE_PATH",
+        description="Python interpreter (or the aware3d command) of an environment with aware3d installed; empty: aware3d on PATH",
+    )
+    device: EnumProperty(
+        name="Device",
+        items=[("auto", "Auto", "CUDA when available, else CPU"), ("cpu", "CPU", ""), ("cuda", "CUDA", "")],
+        default="auto",
+    )
+    output_dir: StringProperty(
+        name="Output folder", subtype="DIR_PATH",
+        description="Where previews and GLBs are written (empty: this extension's user folder)",
+    )
+    checkpoints: CollectionProperty(type=AWARE3D_PG_checkpoint)
+    active_checkpoint: IntProperty(default=0)
+
+    def draw(self, context):
+        layout = self.layout
+        row = layout.row(align=True)
+        row.prop(self, "python_path")
+        row.operator("aware3d.test_connection", text="Test connection", icon="PLUGIN")
+        layout.prop(self, "device")
+        layout.prop(self, "output_dir")
+        layout.label(text="Checkpoints")
+        row = layout.row()
+        row.template_list("AWARE3D_UL_checkpoints", "", self, "checkpoints", self, "active_checkpoint", rows=3)
+        column = row.column(align=True)
+        column.operator("aware3d.checkpoint_add", text="", icon="ADD")
+        column.operator("aware3d.checkpoint_remove", text="", icon="REMOVE")
+        if 0 <= self.active_checkpoint < len(self.checkpoints):
+            entry = self.checkpoints[self.active_checkpoint]
+            layout.prop(entry, "path")
+            layout.prop(entry, "family")

@@ -1,0 +1,313 @@
+"""The Blender extension, end to end: built zip installed into headless bpy 4.5, operators driven
+through a real ``aware3d serve`` worker, the timer tick called directly (timers never fire headless)."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import aware3d
+from aware3d.cameras import Pose, pose_to_blender_camera
+
+ROOT = Path(__file__).resolve().parents[1]
+ADDON = ROOT / "addon"
+MODULE = "bl_ext.user_default.aware3d"
+
+
+def _load_pure(name: str):
+    """Import an add-on module that needs no bpy (camera.py, worker.py) straight from the source."""
+    spec = importlib.util.spec_from_file_location(f"aware3d_addon_{name}", ADDON / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- pure parts, no Blender needed ----------------------------------------------------------
+
+
+def test_addon_imports_neither_torch_nor_aware3d():
+    for path in ADDON.glob("*.py"):
+        imports = re.findall(r"^\s*(?:from|import)\s+([\w.]+)", path.read_text(), re.M)
+        assert not [m for m in imports if m.split(".")[0] in ("torch", "aware3d", "numpy")], path
+        assert "bl_info" not in path.read_text(), path
+
+
+@pytest.mark.parametrize("yaw, pitch", [(0.0, 0.0), (0.5, -0.2), (-1.3, 0.7), (2.9, -1.2)])
+def test_addon_camera_matches_the_core(yaw, pitch):
+    camera = _load_pure("camera")
+    spec = aware3d.load_generator(family="demo", device="cpu").camera
+    scale, center = 1.3, (0.01, -0.02, 0.005)
+    ours = np.array(camera.pose_to_matrix(yaw, pitch, 1.4, spec.pivot, scale, center))
+    core = pose_to_blender_camera(Pose(yaw, pitch, radius=1.4), spec, scale, center).matrix_world
+    np.testing.assert_allclose(ours, core, atol=1e-9)
+    assert camera.matrix_to_pose(ours.tolist(), spec.pivot, scale, center) == pytest.approx((yaw, pitch, 1.4))
+    assert camera.vertical_fov(18.837, "eg3d") == pytest.approx(aware3d.cameras.eg3d_vertical_fov(18.837))
+    assert camera.model_fov(camera.vertical_fov(18.837, "eg3d"), "eg3d") == pytest.approx(18.837)
+
+
+def test_addon_knows_the_demo_camera():
+    source = (ADDON / "runtime.py").read_text()
+    spec = aware3d.load_generator(family="demo", device="cpu").camera
+    assert f'"radius": {spec.radius}' in source and f'"fov": {spec.fov}' in source
+
+
+def test_worker_client_round_trip_and_death():
+    worker = _load_pure("worker")
+    client = worker.WorkerClient([sys.executable, "-m", "aware3d", "serve"])
+    try:
+        ping = client.request("ping")
+        events = _wait(client, ping)
+        assert events[-1]["event"] == "result" and events[-1]["result"]["protocol"] == 1
+        bad = client.request("preview", {"model": "nope", "output": "/tmp/x.png"})
+        events = _wait(client, bad)
+        assert events[-1]["event"] == "error" and events[-1]["kind"] == "UnknownFamilyError"
+        lost = client.request("preview", {"model": "demo", "size": 256, "output": "/tmp/never.png"})
+        client.process.kill()
+        client.process.wait()
+        events = _wait(client, lost)
+        assert events[-1]["kind"] == "WorkerDied" and "stopped" in events[-1]["message"]
+        again = client.request("ping")  # a fresh worker starts by itself
+        assert _wait(client, again)[-1]["event"] == "result"
+    finally:
+        client.stop()
+    assert not client.alive
+
+
+def test_worker_command_choices(tmp_path):
+    worker = _load_pure("worker")
+    assert worker.worker_command(sys.executable) == [sys.executable, "-m", "aware3d", "serve"]
+    script = tmp_path / "aware3d"
+    script.write_text("#!/bin/sh\n")
+    assert worker.worker_command(str(script)) == [str(script), "serve"]
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        worker.worker_command(str(tmp_path / "python9"))
+
+
+def _wait(client, request_id, timeout=120.0):
+    events, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for event in client.poll():
+            events.append(event)
+            if str(event.get("id")) == request_id and event.get("event") in ("result", "error"):
+                return events
+        time.sleep(0.05)
+    raise TimeoutError(f"no answer to request {request_id}")
+
+
+# --- inside Blender ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def blender(bpy_module, tmp_path_factory):
+    """Build the zip with scripts/build_addon.py, install and enable it, point it at this Python."""
+    bpy = bpy_module
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import build_addon
+    finally:
+        sys.path.pop(0)
+    zip_path = build_addon.build(tmp_path_factory.mktemp("dist"))
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    result = bpy.ops.extensions.package_install_files(filepath=str(zip_path), repo="user_default", enable_on_install=True)
+    assert result == {"FINISHED"}
+    runtime = importlib.import_module(f"{MODULE}.runtime")
+    prefs = bpy.context.preferences.addons[MODULE].preferences
+    prefs.python_path = sys.executable
+    prefs.device = "cpu"
+    prefs.output_dir = str(tmp_path_factory.mktemp("out"))
+    yield bpy, runtime
+    runtime.stop_worker()
+
+
+def _drive(bpy, runtime, timeout=180.0):
+    """Call the timer tick until the request in flight is done, as Blender's timer would."""
+    settings = bpy.context.scene.aware3d
+    deadline = time.monotonic() + timeout
+    while settings.busy:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the add-on is still busy: {settings.status}")
+        runtime.tick()
+        time.sleep(0.05)
+    return settings
+
+
+def _fresh_scene(bpy):
+    for obj in list(bpy.data.objects):
+        bpy.data.objects.remove(obj)
+    for collection in list(bpy.data.collections):
+        bpy.data.collections.remove(collection)
+    settings = bpy.context.scene.aware3d
+    settings.use_checkpoint, settings.last_error, settings.status = False, "", ""
+    settings.resolution, settings.texture_size = "128", "256"
+    return settings
+
+
+def test_extension_is_installed_and_registered(blender):
+    bpy, runtime = blender
+    assert MODULE in bpy.context.preferences.addons
+    assert hasattr(bpy.types, "AWARE3D_PT_main") and bpy.types.AWARE3D_PT_main.bl_category == "aware3d"
+    assert hasattr(bpy.context.scene, "aware3d")
+    assert type(runtime.addon_prefs()).bl_idname == MODULE
+
+
+def test_test_connection_reports_versions(blender):
+    bpy, runtime = blender
+    _fresh_scene(bpy)
+    assert bpy.ops.aware3d.test_connection() == {"FINISHED"}
+    settings = _drive(bpy, runtime)
+    assert settings.status.startswith("worker ready: aware3d") and not settings.last_error
+
+
+def test_preview_lands_in_images_editor_and_camera_background(blender):
+    bpy, runtime = blender
+    settings = _fresh_scene(bpy)
+    data = bpy.data.cameras.new("cam")
+    bpy.context.scene.camera = bpy.data.objects.new("cam", data)
+    bpy.context.scene.collection.objects.link(bpy.context.scene.camera)
+    area = next(a for a in bpy.context.window.screen.areas if a.type == "OUTLINER")
+    area.type = "IMAGE_EDITOR"
+    settings.seed, settings.yaw, settings.preview_size = 1, 0.4, 48
+    assert bpy.ops.aware3d.preview() == {"FINISHED"}
+    assert not bpy.ops.aware3d.preview.poll()  # greyed out while busy
+    _drive(bpy, runtime)
+    assert not settings.last_error, settings.last_error
+    image = bpy.data.images[runtime.PREVIEW_IMAGE]
+    assert tuple(image.size) == (48, 48)
+    assert area.spaces.active.image == image
+    assert data.show_background_images and data.background_images[0].image == image
+    pixels = np.array(image.pixels[:]).reshape(48, 48, 4)
+    assert pixels[..., :3].std() > 0.05  # a picture, not a blank
+    settings.preview_size = 32
+    bpy.ops.aware3d.preview()
+    _drive(bpy, runtime)
+    assert tuple(bpy.data.images[runtime.PREVIEW_IMAGE].size) == (32, 32)
+    assert len([i for i in bpy.data.images if i.name.startswith(runtime.PREVIEW_IMAGE)]) == 1  # replaced
+
+
+@pytest.fixture(scope="module")
+def imported(blender):
+    bpy, runtime = blender
+    settings = _fresh_scene(bpy)
+    bpy.context.scene.cursor.location = (0.3, 0.2, 0.1)
+    settings.seed, settings.yaw, settings.pitch = 7, 0.0, 0.0
+    assert getattr(bpy.ops.aware3d, "import")() == {"FINISHED"}
+    _drive(bpy, runtime)
+    assert not settings.last_error, settings.last_error
+    return bpy.data.collections["demo_seed7"].objects[0]
+
+
+def test_import_creates_a_textured_object_with_metadata(blender, imported):
+    bpy, _ = blender
+    obj = imported
+    assert obj.type == "MESH" and len(obj.data.polygons) > 1000
+    assert tuple(round(c, 6) for c in obj.location) == (0.3, 0.2, 0.1)  # at the 3D cursor
+    assert obj["family"] == "demo" and obj["seed"] == 7 and obj["resolution"] == 128
+    nodes = obj.active_material.node_tree.nodes
+    images = [n.image for n in nodes if n.type == "TEX_IMAGE"]
+    assert images and images[0].size[0] == 256
+    assert "imported" in bpy.context.scene.aware3d.status
+
+
+def test_camera_set_from_pose_reads_back_and_matches_the_core(blender, imported):
+    bpy, _ = blender
+    settings = bpy.context.scene.aware3d
+    bpy.context.view_layer.objects.active = imported
+    settings.yaw, settings.pitch, settings.fov, settings.radius = 0.5, -0.2, 0.0, 0.0
+    assert bpy.ops.aware3d.camera_from_pose() == {"FINISHED"}
+    cam = bpy.context.scene.camera
+    spec = aware3d.load_generator(family="demo", device="cpu").camera
+    expected = pose_to_blender_camera(Pose(0.5, -0.2), spec, imported["scale"], tuple(imported["center"])).matrix_world
+    expected[:3, 3] += np.array(imported.location)
+    np.testing.assert_allclose(np.array(cam.matrix_world), expected, atol=1e-5)
+    assert math.degrees(cam.data.angle_y) == pytest.approx(spec.fov)
+    settings.yaw, settings.pitch = 0.0, 0.0
+    assert bpy.ops.aware3d.pose_from_camera() == {"FINISHED"}
+    assert (settings.yaw, settings.pitch, settings.radius, settings.fov) == pytest.approx((0.5, -0.2, spec.radius, spec.fov), abs=1e-5)
+
+
+def test_blender_render_overlaps_the_core_preview(blender, imported, tmp_path):
+    """The silhouette of the imported mesh seen from the camera set to a pose covers the core's."""
+    bpy, _ = blender
+    settings = bpy.context.scene.aware3d
+    bpy.context.view_layer.objects.active = imported
+    settings.yaw, settings.pitch, settings.fov, settings.radius = -0.6, 0.15, 0.0, 0.0
+    bpy.ops.aware3d.camera_from_pose()
+    scene = bpy.context.scene
+    scene.render.engine = "BLENDER_WORKBENCH"
+    scene.display.shading.light = "FLAT"
+    scene.display.shading.color_type = "TEXTURE"
+    scene.render.resolution_x = scene.render.resolution_y = 96
+    scene.render.resolution_percentage = 100
+    scene.render.film_transparent = True
+    scene.render.image_settings.color_mode = "RGBA"
+    out = ROOT / "tests" / "_artifacts"
+    out.mkdir(exist_ok=True)
+    scene.render.filepath = str(out / "blender_import_render.png")
+    bpy.ops.render.render(write_still=True)
+    from PIL import Image
+
+    blender_alpha = np.asarray(Image.open(scene.render.filepath))[..., 3] > 127
+    gen = aware3d.load_generator(family="demo", device="cpu")
+    core = gen.render_result(gen.field(seed=7), Pose(-0.6, 0.15), size=96).alpha.numpy() > 0.5
+    iou = (blender_alpha & core).sum() / (blender_alpha | core).sum()
+    assert iou >= 0.9, iou
+
+
+def test_batch_export_from_the_panel(blender, tmp_path):
+    bpy, runtime = blender
+    settings = _fresh_scene(bpy)
+    settings.batch_seeds, settings.batch_folder = "0-1", str(tmp_path)
+    settings.resolution, settings.texture_size = "128", "256"
+    assert bpy.ops.aware3d.batch() == {"FINISHED"}
+    _drive(bpy, runtime)
+    assert settings.status == "batch: 2 written, 0 already done, 0 failed", settings.status
+    assert (tmp_path / "demo_seed0.glb").exists() and (tmp_path / "manifest.json").exists()
+
+
+def test_cancel_stops_a_running_batch(blender, tmp_path):
+    bpy, runtime = blender
+    settings = _fresh_scene(bpy)
+    settings.batch_seeds, settings.batch_folder = "0-50", str(tmp_path)
+    bpy.ops.aware3d.batch()
+    deadline = time.monotonic() + 120
+    while settings.progress == 0.0 and time.monotonic() < deadline:  # wait for the first progress event
+        runtime.tick()
+        time.sleep(0.05)
+    assert bpy.ops.aware3d.cancel() == {"FINISHED"}
+    _drive(bpy, runtime)
+    assert settings.status == "cancelled" and "cancelled" in settings.last_error
+    assert len(list(tmp_path.glob("*.glb"))) < 51
+
+
+def test_crashed_worker_is_reported_and_restarted(blender):
+    bpy, runtime = blender
+    settings = _fresh_scene(bpy)
+    settings.preview_size = 16
+    bpy.ops.aware3d.preview()
+    runtime.state.client.process.kill()
+    _drive(bpy, runtime)
+    assert "worker stopped" in settings.last_error and not settings.busy
+    bpy.ops.aware3d.preview()  # the next request starts a fresh worker
+    _drive(bpy, runtime)
+    assert not settings.last_error and settings.status.startswith("preview")
+
+
+def test_bad_checkpoint_path_shows_an_error_and_imports_nothing(blender, tmp_path):
+    bpy, runtime = blender
+    settings = _fresh_scene(bpy)
+    prefs = runtime.addon_prefs()
+    entry = prefs.checkpoints.add()
+    entry.name, entry.path = "missing", str(tmp_path / "generator.pth")
+    settings.use_checkpoint, settings.checkpoint = True, "missing"
+    objects_before = len(bpy.data.objects)
+    getattr(bpy.ops.aware3d, "import")()
+    _drive(bpy, runtime)
+    assert "not found" in settings.last_error and settings.status == "import failed"
+    assert len(bpy.data.objects) == objects_before
