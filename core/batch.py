@@ -71,6 +71,7 @@ def run_batch(
     device: str = "auto",
     export_options: dict[str, Any] | None = None,
     progress: ProgressCallback | None = None,
+    ema: str = "ema",
 ) -> BatchResult:
     """Export one GLB per seed into ``folder`` and keep ``manifest.json`` up to date.
 
@@ -88,10 +89,10 @@ def run_batch(
         raise InputError(f"batch output {folder} is a file; give a folder")
     if not seeds:
         raise InputError("no seeds to export")
-    gen = load_generator(checkpoint, model, device)
+    gen = load_generator(checkpoint, model, device, ema=ema)
     folder.mkdir(parents=True, exist_ok=True)
     manifest_path = folder / MANIFEST_NAME
-    settings = {"family": gen.family, "truncation": truncation, **(export_options or {})}
+    settings = {"family": gen.family, "truncation": truncation, "ema": ema, **(export_options or {})}
     manifest = _load_manifest(manifest_path)
     if manifest.get("settings") != settings:
         manifest = {"settings": settings, "checkpoint_sha256": gen.info.get("checkpoint_sha256"), "assets": {}}

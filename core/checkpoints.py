@@ -7,6 +7,7 @@ names and which state-dict keys it spells out.
 
 from __future__ import annotations
 
+import _compat_pickle
 import hashlib
 import io
 import os
@@ -61,6 +62,16 @@ class PickleSummary:
     longs: set[int] = field(default_factory=set)
 
 
+def _python3_name(module: str, name: str) -> str:
+    """``module.name`` as Python 3 reads it: protocol-2 pickles written by Python 3 spell builtins
+    the Python 2 way (``__builtin__.set``), and ``pickle`` maps them back (``fix_imports``)."""
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+    elif module in _compat_pickle.IMPORT_MAPPING:
+        module = _compat_pickle.IMPORT_MAPPING[module]
+    return f"{module}.{name}"
+
+
 _MEMO_STORES = {"MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT"}
 _MEMO_LOADS = {"GET", "BINGET", "LONG_BINGET"}
 
@@ -85,7 +96,7 @@ def summarize_pickle(
             name = opcode.name
             if name == "GLOBAL":
                 module, _, qualname = str(arg).partition(" ")
-                summary.globals.add(f"{module}.{qualname}")
+                summary.globals.add(_python3_name(module, qualname))
             elif name == "STACK_GLOBAL" and all(isinstance(v, str) for v in pushed):
                 summary.globals.add(f"{pushed[0]}.{pushed[1]}")
             if name in ("LONG", "LONG1", "LONG4"):
@@ -192,6 +203,14 @@ def inspect_checkpoint(path: str | os.PathLike) -> CheckpointInfo:
     fmt, summary = _summarize_file(path)
     family = _match_family(summary)
     if family is None:
+        known = _torch_allowed_globals()
+        prefixes = tuple(p for spec in FAMILIES.values() for p in spec.pickle_globals) + (_EMA_GLOBAL, "torch.nn.modules.")
+        forbidden = sorted(g for g in summary.globals if g not in known and not g.startswith(prefixes))
+        if forbidden:
+            raise CheckpointError(
+                f"{path} refers to {forbidden[0]}, which has no place in a checkpoint; aware3d refuses to load it "
+                "(unpickling it could run code)"
+            )
         if any(g.startswith(_EMA_GLOBAL) for g in summary.globals):
             raise CheckpointError(
                 f"{path} holds only EMA weights (torch_ema); point at the generator.pth beside it instead"
@@ -208,3 +227,124 @@ def inspect_checkpoint(path: str | os.PathLike) -> CheckpointInfo:
         size=path.stat().st_size,
         globals=tuple(sorted(summary.globals)),
     )
+
+
+# --- safe loading ---------------------------------------------------------------------------------
+
+TORCH_NN_CLASSES = (
+    "torch.nn.modules.container.ModuleList",
+    "torch.nn.modules.container.Sequential",
+    "torch.nn.modules.linear.Linear",
+    "torch.nn.modules.activation.LeakyReLU",
+    "torch.nn.modules.activation.ReLU",
+    "torch.nn.modules.activation.Sigmoid",
+    "torch.nn.modules.activation.Softplus",
+)
+"""torch.nn classes that whole-module pickles (pi-GAN's generator.pth) name; rebuilt as stand-ins."""
+
+EMA_CLASS = "torch_ema.ema.ExponentialMovingAverage"
+"""The EMA object pi-GAN and GRAM pickle into ema.pth (fadel/pytorch_ema @3950a7b)."""
+
+
+class StandIn:
+    """An inert object rebuilt from a pickle: it holds the pickled attributes and does nothing.
+
+    Subclasses are made per official class name (``siren.siren.FiLMLayer`` ...) so that torch's
+    weights-only unpickler accepts exactly those names and nothing else.
+    """
+
+    def __repr__(self) -> str:
+        return f"<stand-in {type(self).__module__}.{type(self).__qualname__}>"
+
+
+_STANDIN_CACHE: dict[str, type] = {}
+
+
+def standin_class(full_name: str) -> type:
+    """The (cached) stand-in class for ``module.Class``."""
+    if full_name not in _STANDIN_CACHE:
+        module, _, name = full_name.rpartition(".")
+        _STANDIN_CACHE[full_name] = type(name, (StandIn,), {"__module__": module, "__qualname__": name})
+    return _STANDIN_CACHE[full_name]
+
+
+def _torch_allowed_globals() -> set[str]:
+    from torch import _weights_only_unpickler
+
+    return set(_weights_only_unpickler._get_allowed_globals())
+
+
+def safe_load(path: str | os.PathLike, standins: tuple[str, ...] = ()) -> object:
+    """Load a torch checkpoint without running code from it.
+
+    Every class or function the pickle names must be on torch's weights-only allow-list or in
+    ``standins``; the pickle's opcodes are checked first, so a forbidden name is reported before
+    anything is unpickled. The named classes become inert :class:`StandIn` objects.
+
+    Raises:
+        CheckpointError: naming the first forbidden global, or for an unreadable file.
+    """
+    import pickle
+
+    import torch
+
+    path = check_file(path)
+    _fmt, summary = _summarize_file(path)
+    allowed = _torch_allowed_globals() | set(standins)
+    forbidden = sorted(g for g in summary.globals if g not in allowed)
+    if forbidden:
+        raise CheckpointError(
+            f"{path} refers to {forbidden[0]}, which has no place in a checkpoint; aware3d refuses to load it "
+            "(unpickling it could run code)"
+        )
+    classes = [standin_class(name) for name in standins]
+    try:
+        with torch.serialization.safe_globals(classes):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as err:
+        raise CheckpointError(f"{path} could not be read as a checkpoint ({str(err).splitlines()[0]}); download it again") from err
+
+
+def module_parameters(module: object, prefix: str = "") -> dict[str, "torch.Tensor"]:
+    """Parameters of a pickled module tree in ``named_parameters()`` order (own, then children).
+
+    Works on stand-ins, whose ``__dict__`` holds torch.nn.Module's ``_parameters`` and ``_modules``.
+    """
+    out: dict[str, object] = {}
+    for name, value in (getattr(module, "_parameters", None) or {}).items():
+        if value is not None:
+            out[prefix + name] = value
+    for name, child in (getattr(module, "_modules", None) or {}).items():
+        if child is not None:
+            out.update(module_parameters(child, f"{prefix}{name}."))
+    return out
+
+
+def load_ema(path: str | os.PathLike, expected: dict[str, "torch.Tensor"]) -> dict[str, "torch.Tensor"]:
+    """Read an ``ema.pth`` and return ``expected``'s names with the EMA (shadow) values.
+
+    pi-GAN and GRAM apply EMA by position (``ema.copy_to(generator.parameters())``), so the count
+    and every shape must match the generator's parameter order before anything is replaced.
+
+    Raises:
+        CheckpointError: for a missing, unreadable, hostile or mismatched EMA file.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"the EMA file {path} is missing; put it beside the generator or pass --ema none")
+    ema = safe_load(path, (EMA_CLASS,))
+    if type(ema) is not standin_class(EMA_CLASS):
+        raise CheckpointError(f"{path} is not a torch_ema ExponentialMovingAverage file")
+    shadow = getattr(ema, "shadow_params", None)
+    if not isinstance(shadow, list) or not all(isinstance(t, torch.Tensor) for t in shadow):
+        raise CheckpointError(f"{path} has no list of shadow parameters")
+    if len(shadow) != len(expected):
+        raise CheckpointError(f"{path} holds {len(shadow)} EMA tensors but the generator has {len(expected)} parameters")
+    for (name, param), value in zip(expected.items(), shadow):
+        if tuple(value.shape) != tuple(param.shape):
+            raise CheckpointError(
+                f"{path}: EMA tensor for {name} has shape {list(value.shape)}, the generator's is {list(param.shape)}"
+            )
+    return {name: value.detach().to(torch.float32) for name, value in zip(expected, shadow)}

@@ -76,6 +76,7 @@ class PreviewCommand:
     fov: float | None = _option("--fov", type=float, help="field of view in degrees (default: the model's own)", default=None)
     size: int = _option("--size", type=int, help="image width and height in pixels", default=256)
     device: str = _option("--device", choices=("auto", "cpu", "cuda"), help="where to run the model", default="auto")
+    ema: str = _option("--ema", choices=("ema", "ema2", "none"), help="pi-GAN/GRAM: which EMA file beside the generator to apply", default="ema")
 
     def run(self) -> int:
         from . import load_generator
@@ -90,7 +91,7 @@ class PreviewCommand:
         pose = Pose(yaw=self.yaw, pitch=self.pitch, radius=self.radius, fov=self.fov)
         if self.model is None and self.checkpoint is None:
             raise InputError("give --model (for example --model demo) or --checkpoint")
-        gen = load_generator(self.checkpoint, self.model, self.device)
+        gen = load_generator(self.checkpoint, self.model, self.device, ema=self.ema)
         field_ = gen.field(seed=self.seed, truncation=self.truncation)
         image = gen.render(field_, pose, size=self.size, progress=_make_progress())
         write_atomic(self.output, encode_png(image))
@@ -170,6 +171,7 @@ class _ExportOptions:
     vertex_colors: bool = _option("--vertex-colors", help="also write per-vertex colours (COLOR_0)", default=False)
     no_texture: bool = _option("--no-texture", help="skip UVs and the texture (use with --vertex-colors)", default=False)
     device: str = _option("--device", choices=("auto", "cpu", "cuda"), help="where to run the model", default="auto")
+    ema: str = _option("--ema", choices=("ema", "ema2", "none"), help="pi-GAN/GRAM: which EMA file beside the generator to apply", default="ema")
 
     def _check_export(self) -> None:
         from aware3d.exporters.texture import check_texture_size
@@ -226,7 +228,7 @@ class GenerateCommand(_ExportOptions):
             check_output_path(self.preview)
             if self.size <= 0:
                 raise InputError(f"--size must be a positive number of pixels, got {self.size}")
-        gen = load_generator(self.checkpoint, self.model, self.device)
+        gen = load_generator(self.checkpoint, self.model, self.device, ema=self.ema)
         field_ = gen.field(seed=self.seed, truncation=self.truncation)
         progress = _make_progress()
         metadata = {"pose": {"yaw": pose.yaw, "pitch": pose.pitch, "fov": gen.camera.resolve(pose).fov}}
@@ -263,7 +265,7 @@ class BatchCommand(_ExportOptions):
         seeds = parse_seeds(self.seeds)
         result = run_batch(
             self.output, seeds, model=self.model, checkpoint=self.checkpoint, truncation=self.truncation,
-            device=self.device, export_options=self._export_kwargs(), progress=_make_progress(),
+            device=self.device, export_options=self._export_kwargs(), progress=_make_progress(), ema=self.ema,
         )
         print(f"{result.num_written} written, {result.num_skipped} already done, {len(result.failures)} failed; manifest: {result.manifest}")
         for seed, message in result.failures.items():

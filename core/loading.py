@@ -15,6 +15,7 @@ def load_generator(
     path: str | os.PathLike | None = None,
     family: str | None = None,
     device: DeviceLike = "auto",
+    ema: str = "ema",
 ) -> Generator:
     """Load a generator.
 
@@ -22,6 +23,8 @@ def load_generator(
         path: an official checkpoint file; None for the built-in ``demo`` family.
         family: a registry name (see ``aware3d models``); None detects it from the file.
         device: ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"`` or a torch.device.
+        ema: for pi-GAN and GRAM, which EMA file beside the generator to apply: ``"ema"``
+            (ema.pth, the authors' default), ``"ema2"`` or ``"none"`` (raw weights).
 
     Raises:
         UnknownFamilyError: for a family name not in the registry.
@@ -40,4 +43,8 @@ def load_generator(
             if spec is not None and detected != spec.name:
                 raise CheckpointError(f"{path} is a {detected} checkpoint, not {spec.name}; pass --model {detected}")
             spec = get_family(detected)
-    return family_module(spec).load(None if path is None else str(path), resolved)
+    module = family_module(spec)
+    path = None if path is None else str(path)
+    if spec.name in ("pigan", "gram"):
+        return module.load(path, resolved, ema=ema)
+    return module.load(path, resolved)

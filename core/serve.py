@@ -122,9 +122,9 @@ class Worker:
     def _generator(self, params: dict[str, Any]):
         from . import load_generator
 
-        key = (params.get("model"), params.get("checkpoint"), params.get("device", "auto"))
+        key = (params.get("model"), params.get("checkpoint"), params.get("device", "auto"), params.get("ema", "ema"))
         if key not in self._generators:
-            self._generators[key] = load_generator(params.get("checkpoint") or None, params.get("model") or None, key[2])
+            self._generators[key] = load_generator(params.get("checkpoint") or None, params.get("model") or None, key[2], ema=key[3])
         return self._generators[key]
 
     def _ping(self, params: dict[str, Any], progress) -> dict[str, Any]:
@@ -187,6 +187,7 @@ class Worker:
             _required(params, "folder"), parse_seeds(_required(params, "seeds")), model=params.get("model") or None,
             checkpoint=params.get("checkpoint") or None, truncation=float(params.get("truncation", 0.7)),
             device=params.get("device", "auto"), export_options=self._export_options(params), progress=progress,
+            ema=params.get("ema", "ema"),
         )
         return {"manifest": str(result.manifest), "written": result.num_written, "skipped": result.num_skipped,
                 "failures": {str(k): v for k, v in result.failures.items()}}

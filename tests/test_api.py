@@ -54,7 +54,9 @@ def test_generator_attributes_and_field_protocol():
 def test_load_generator_errors():
     with pytest.raises(aware3d.UnknownFamilyError, match="unknown model family 'nope'"):
         aware3d.load_generator(family="nope")
-    with pytest.raises(aware3d.UnsupportedFamilyError, match="pigan"):
+    with pytest.raises(aware3d.UnsupportedFamilyError, match="eg3d"):
+        aware3d.load_generator(family="eg3d")
+    with pytest.raises(aware3d.InputError, match="generator.pth"):
         aware3d.load_generator(family="pigan")
     with pytest.raises(aware3d.InputError, match="family='demo'"):
         aware3d.load_generator()

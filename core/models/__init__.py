@@ -52,7 +52,7 @@ FAMILIES: dict[str, FamilySpec] = {
             title="pi-GAN (Chan et al., CVPR 2021)",
             files="generator.pth with ema.pth beside it (CelebA, Cats, CARLA zips)",
             licence="no licence file in the official repository: all rights reserved by its authors",
-            module=None,
+            module="aware3d.models.pigan",
             pickle_globals=("siren.siren", "generators.generators"),
         ),
         FamilySpec(
@@ -60,7 +60,7 @@ FAMILIES: dict[str, FamilySpec] = {
             title="GRAM (Deng et al., CVPR 2022)",
             files="generator.pth (a state dict) with ema.pth beside it (FFHQ, CATS, CARLA)",
             licence="Microsoft Research License: non-commercial research only, no redistribution",
-            module=None,
+            module="aware3d.models.gram",
             state_keys=("representation.sample_network", "representation.rf_network"),
         ),
         FamilySpec(

@@ -1,0 +1,98 @@
+"""Functional pieces shared by pi-GAN and GRAM: the FiLM-SIREN layers and the mapping network.
+
+Written from the papers' published formulas (pi-GAN, Chan et al. 2021, eq. 2; GRAM, Deng et al.
+2022, sec. 3): a FiLM layer is ``sin(freq * (W x + b) + phase)``, and the mapping network is an
+MLP with LeakyReLU(0.2) whose output is split into frequencies and phase shifts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import CheckpointError
+from .base import TRUNCATION_NUM_SAMPLES, TRUNCATION_SEED
+
+FREQUENCY_SCALE = 15.0
+FREQUENCY_SHIFT = 30.0
+"""Both official codes feed ``frequencies * 15 + 30`` to the sine layers."""
+
+MAPPING_SLOPE = 0.2
+"""LeakyReLU slope of the mapping network (``CustomMappingNetwork``)."""
+
+
+@dataclass(frozen=True)
+class Linear:
+    """One linear layer's weights: ``weight`` [out,in], ``bias`` [out]."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight, self.bias)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.weight.shape)  # type: ignore[return-value]
+
+    def to(self, device: torch.device) -> "Linear":
+        return Linear(self.weight.to(device, torch.float32), self.bias.to(device, torch.float32))
+
+
+def linear_from(params: dict[str, torch.Tensor], prefix: str, shape: tuple[int, int] | None = None) -> Linear:
+    """The Linear ``prefix.weight``/``prefix.bias`` from a flat parameter dict, shape-checked.
+
+    Raises:
+        CheckpointError: naming the missing key or the wrong shape.
+    """
+    try:
+        weight, bias = params[f"{prefix}.weight"], params[f"{prefix}.bias"]
+    except KeyError as err:
+        raise CheckpointError(f"the checkpoint has no parameter {err.args[0]}; is it the right model family?") from None
+    if weight.ndim != 2 or bias.shape != (weight.shape[0],) or (shape is not None and tuple(weight.shape) != shape):
+        want = f"{list(shape)}" if shape is not None else "[out,in] with a matching bias"
+        raise CheckpointError(f"{prefix}.weight has shape {list(weight.shape)}, expected {want}")
+    return Linear(weight.detach().to(torch.float32), bias.detach().to(torch.float32))
+
+
+def film(layer: Linear, x: torch.Tensor, frequency: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
+    """A FiLM-SIREN layer: ``sin(frequency * (W x + b) + phase)``; ``frequency`` already scaled."""
+    return torch.sin(frequency * layer(x) + phase)
+
+
+def mapping(layers: list[Linear], z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mapping network: [B,z_dim] -> raw frequencies and phase shifts, each [B,D/2]."""
+    x = z
+    for layer in layers[:-1]:
+        x = F.leaky_relu(layer(x), MAPPING_SLOPE)
+    out = layers[-1](x)
+    half = out.shape[-1] // 2
+    return out[..., :half], out[..., half:]
+
+
+def average_mapping(layers: list[Linear], z_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean frequencies and phases over 10 000 latents drawn with a fixed seed (for truncation).
+
+    The papers redraw these latents on every call; a fixed seed makes truncation reproducible.
+    """
+    rng = torch.Generator(device="cpu").manual_seed(TRUNCATION_SEED)
+    z = torch.randn(TRUNCATION_NUM_SAMPLES, z_dim, generator=rng).to(layers[0].weight.device)
+    frequencies, phases = mapping(layers, z)
+    return frequencies.mean(dim=0), phases.mean(dim=0)
+
+
+def truncated_modulation(
+    layers: list[Linear], z: torch.Tensor, truncation: float, average: tuple[torch.Tensor, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frequencies (scaled ``*15+30``) and phases for one latent, truncated toward the average."""
+    frequencies, phases = mapping(layers, z.reshape(1, -1).to(layers[0].weight.device))
+    frequencies = torch.lerp(average[0], frequencies[0], truncation)
+    phases = torch.lerp(average[1], phases[0], truncation)
+    return frequencies * FREQUENCY_SCALE + FREQUENCY_SHIFT, phases
+
+
+def mapping_layers(params: dict[str, torch.Tensor], prefix: str) -> list[Linear]:
+    """The four Linear layers of a ``CustomMappingNetwork`` (Sequential indices 0, 2, 4, 6)."""
+    return [linear_from(params, f"{prefix}.network.{index}") for index in (0, 2, 4, 6)]
