@@ -184,7 +184,14 @@ def _match_family(summary: PickleSummary) -> str | None:
     return None
 
 
-def _variant(family: str | None, summary: PickleSummary) -> str | None:
+def _variant(family: str | None, summary: PickleSummary, path: Path) -> str | None:
+    if family == "gram":
+        from .models.gram import config_for_state
+
+        try:  # a plain state dict: tensors only; loading it builds no model
+            return config_for_state(safe_load(path)).name
+        except CheckpointError:
+            return None  # loading it will say what is wrong; info only reports
     if family == "pigan":
         for g in sorted(summary.globals):
             if g.startswith("siren.siren.") and g.split(".")[-1] not in ("FiLMLayer", "CustomMappingNetwork", "UniformBoxWarp"):
@@ -222,7 +229,7 @@ def inspect_checkpoint(path: str | os.PathLike) -> CheckpointInfo:
         path=path,
         format=fmt,
         family=family,
-        variant=_variant(family, summary),
+        variant=_variant(family, summary, path),
         sha256=file_sha256(path),
         size=path.stat().st_size,
         globals=tuple(sorted(summary.globals)),

@@ -41,12 +41,15 @@ class RenderSettings:
         num_fine: importance samples per ray drawn from the coarse weights (0 disables).
         background: RGB in [0, 1] composited behind the field.
         rays_per_chunk: rays evaluated together; bounds peak memory.
+        lock_view_dependence: query colour with the canonical frontal direction (0, 0, -1) for every
+            ray, as the papers' face renders do (``lock_view_dependence``), instead of the ray's own.
     """
 
     num_coarse: int = 48
     num_fine: int = 48
     background: tuple[float, float, float] = (0.0, 0.0, 0.0)
     rays_per_chunk: int = 4096
+    lock_view_dependence: bool = False
 
     def __post_init__(self) -> None:
         if self.num_coarse < 2:
@@ -153,11 +156,14 @@ def importance_depths(depths: torch.Tensor, weights: torch.Tensor, num_samples: 
     return edge_lo + (quantiles - cdf_lo) / span * (edge_hi - edge_lo)
 
 
-def _query_along(field: Field, origins, dirs, depths) -> tuple[torch.Tensor, torch.Tensor]:
+def _query_along(field: Field, origins, dirs, depths, lock_view: bool) -> tuple[torch.Tensor, torch.Tensor]:
     num_rays, num_samples = depths.shape
     points = origins.unsqueeze(1) + dirs.unsqueeze(1) * depths.unsqueeze(-1)
-    view_dirs = dirs.unsqueeze(1).expand(num_rays, num_samples, 3)
-    sample = field.query(points.reshape(-1, 3), view_dirs.reshape(-1, 3))
+    if lock_view:
+        sample = field.query(points.reshape(-1, 3))  # the field's canonical direction
+    else:
+        view_dirs = dirs.unsqueeze(1).expand(num_rays, num_samples, 3)
+        sample = field.query(points.reshape(-1, 3), view_dirs.reshape(-1, 3))
     return sample.density.reshape(num_rays, num_samples), sample.rgb.reshape(num_rays, num_samples, 3)
 
 
@@ -174,11 +180,11 @@ def render_rays(field: Field, origins: torch.Tensor, dirs: torch.Tensor, setting
     far = torch.maximum(far, near + 1e-6)
     steps = (torch.arange(settings.num_coarse, device=origins.device, dtype=origins.dtype) + 0.5) / settings.num_coarse
     depths = near.unsqueeze(1) + (far - near).unsqueeze(1) * steps
-    density, rgb = _query_along(field, origins, dirs, depths)
+    density, rgb = _query_along(field, origins, dirs, depths, settings.lock_view_dependence)
     colour, weights = composite(density, rgb, depths, far)
     if settings.num_fine > 0:
         fine_depths = importance_depths(depths, weights, settings.num_fine)
-        fine_density, fine_rgb = _query_along(field, origins, dirs, fine_depths)
+        fine_density, fine_rgb = _query_along(field, origins, dirs, fine_depths, settings.lock_view_dependence)
         depths, order = torch.sort(torch.cat([depths, fine_depths], dim=1), dim=1)
         density = torch.cat([density, fine_density], dim=1).gather(1, order)
         rgb = torch.cat([rgb, fine_rgb], dim=1).gather(1, order.unsqueeze(-1).expand(-1, -1, 3))

@@ -368,3 +368,18 @@ def test_cli_generate_and_preview_with_official_format_files(pigan_path, gram_pa
              "--size", "16", "-o", str(png)], capture_output=True, text=True,
         )
         assert proc.returncode == 0, proc.stderr and png.exists()
+
+
+def test_face_previews_lock_the_view_dependence(pigan_path, gram_path):
+    """The papers' face renders read colour from the front (lock_view_dependence); so do previews."""
+    from dataclasses import replace
+
+    assert inspect_checkpoint(gram_path).variant == "FFHQ"
+    gen = aware3d.load_generator(pigan_path, device="cpu")
+    assert gen.render_settings.lock_view_dependence
+    field = gen.field(seed=1)
+    pose = Pose(yaw=0.5)
+    default = gen.render_result(field, pose, size=12)
+    unlocked = gen.render_result(field, pose, size=12, settings=replace(gen.render_settings, lock_view_dependence=False))
+    assert not torch.equal(default.rgb, unlocked.rgb)
+    torch.testing.assert_close(default.alpha, unlocked.alpha)  # only colour depends on the view

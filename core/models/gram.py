@@ -35,7 +35,7 @@ from ..cameras import CameraSpec, Pose, pose_to_camera
 from ..checkpoints import file_sha256, load_ema, safe_load
 from ..device import DeviceLike, resolve_device
 from ..errors import CheckpointError, InputError
-from ..fields import BaseField, Bounds, FieldSample
+from ..fields import CANONICAL_VIEW_DIR, BaseField, Bounds, FieldSample
 from ..render import ProgressCallback, RenderResult, RenderSettings, camera_rays
 from .base import Generator
 from .siren import average_mapping, film, linear_from, mapping_layers, truncated_modulation
@@ -66,15 +66,16 @@ class GramConfig:
     camera: CameraSpec
     half_depth: float  # ray_start/ray_end = radius -/+ half_depth
     bounds: Bounds
+    lock_view_dependence: bool  # render_multiview_images.py locks it for faces (FFHQ, CATS)
 
 
 _CONFIGS = {
     128: GramConfig("FFHQ", (0.0, 0.0, -1.5), 0.24, (23.0, 8.0, 23), True, 0.04, False,
-                    CameraSpec("pigan", radius=1.0, fov=12.0), 0.12, Bounds((-0.15,) * 3, (0.15,) * 3)),
+                    CameraSpec("pigan", radius=1.0, fov=12.0), 0.12, Bounds((-0.15,) * 3, (0.15,) * 3), True),
     64: GramConfig("CATS", (0.0, 0.0, -1.5), 0.24, (23.0, 8.0, 23), True, 0.04, False,
-                   CameraSpec("pigan", radius=1.0, fov=12.0), 0.12, Bounds((-0.15,) * 3, (0.15,) * 3)),
+                   CameraSpec("pigan", radius=1.0, fov=12.0), 0.12, Bounds((-0.15,) * 3, (0.15,) * 3), True),
     256: GramConfig("CARLA", (0.0, 0.0, 0.0), 2.0, (35.0, 5.0, 48), False, 0.02, True,
-                    CameraSpec("pigan", radius=1.0, fov=30.0), 0.3, Bounds((-0.3,) * 3, (0.3,) * 3)),
+                    CameraSpec("pigan", radius=1.0, fov=30.0), 0.3, Bounds((-0.3,) * 3, (0.3,) * 3), False),
 }
 """Keyed by the sample network's width, which tells the configurations apart."""
 
@@ -83,6 +84,23 @@ _FINAL_DELTA = 1e10
 """``delta_final``: the background (and, with one, the last) interval is opaque."""
 _NUM_RAY_SAMPLES = 64
 _PREFIX = "representation."
+
+
+def config_for_state(state: object) -> GramConfig:
+    """The released configuration a GRAM state dict belongs to, told by its sample network's width.
+
+    Raises:
+        CheckpointError: for anything else.
+    """
+    key = f"{_PREFIX}sample_network.network.0.weight"
+    weight = state.get(key) if isinstance(state, dict) else None
+    if not isinstance(weight, torch.Tensor) or weight.ndim != 2:
+        raise CheckpointError(f"not a GRAM generator state dict: no {key}")
+    if weight.shape[0] not in _CONFIGS:
+        raise CheckpointError(
+            f"a sample network of width {weight.shape[0]} matches no released GRAM configuration (FFHQ 128, CATS 64, CARLA 256)"
+        )
+    return _CONFIGS[weight.shape[0]]
 
 
 class GramWeights:
@@ -217,6 +235,8 @@ def render_manifolds(field: GramField, camera, size: int, rays_per_chunk: int = 
             is_background = torch.cat([is_background, torch.ones_like(is_background[:, :1])], dim=1)
         num = points.shape[1]
         view = d[:, None, :].expand(-1, num, -1).reshape(-1, 3)
+        if config.lock_view_dependence:
+            view = torch.tensor(CANONICAL_VIEW_DIR, device=d.device).expand(len(view), 3)
         sample = field._query(points.reshape(-1, 3), view)
         sigma, rgb = sample.density.reshape(-1, num), sample.rgb.reshape(-1, num, 3)
         depth = (points - o[:, None, :]).norm(dim=-1)
@@ -250,13 +270,8 @@ class GramGenerator(Generator):
         params = read_generator(path)
         if ema != "none":
             params = load_ema(Path(path).with_name(f"{ema}.pth"), params)
+        self.config = config_for_state(params)
         self.weights = GramWeights(params).to(self.device)
-        if self.weights.sample_width not in _CONFIGS:
-            raise CheckpointError(
-                f"{path}: a sample network of width {self.weights.sample_width} matches no released GRAM "
-                "configuration (FFHQ 128, CATS 64, CARLA 256)"
-            )
-        self.config = _CONFIGS[self.weights.sample_width]
         self.camera = self.config.camera
         self.render_settings = RenderSettings(num_coarse=48, num_fine=48, background=(1.0,) * 3 if self.config.white_back else (0.0,) * 3)
         self.z_dim = self.weights.z_dim

@@ -50,10 +50,11 @@ EMA_CHOICES = ("ema", "ema2", "none")
 
 _VARIANTS = {
     # curriculums.py: CelebA/Cats fov 12, ray 0.88-1.12 (Cats 0.8-1.2), black background;
-    # CARLA fov 30, ray 0.7-1.3, white background. Eval scripts use 24 + 24 samples.
+    # CARLA fov 30, ray 0.7-1.3, white background. Eval scripts use 24 + 24 samples; face
+    # previews lock the view dependence (colour seen from the front), as the paper's renders do.
     "SPATIALSIRENBASELINE": dict(
         camera=CameraSpec("pigan", radius=1.0, fov=12.0), bounds=Bounds((-0.15,) * 3, (0.15,) * 3),
-        settings=RenderSettings(num_coarse=24, num_fine=24, background=(0.0, 0.0, 0.0)),
+        settings=RenderSettings(num_coarse=24, num_fine=24, background=(0.0, 0.0, 0.0), lock_view_dependence=True),
     ),
     "TALLSIREN": dict(
         camera=CameraSpec("pigan", radius=1.0, fov=30.0), bounds=Bounds((-0.3,) * 3, (0.3,) * 3),
