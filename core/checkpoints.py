@@ -16,6 +16,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from .errors import CheckpointError
 from .models import FAMILIES
 
@@ -293,8 +295,6 @@ def safe_load(path: str | os.PathLike, standins: tuple[str, ...] = ()) -> object
     """
     import pickle
 
-    import torch
-
     path = check_file(path)
     _fmt, summary = _summarize_file(path)
     allowed = _torch_allowed_globals() | set(standins)
@@ -312,7 +312,7 @@ def safe_load(path: str | os.PathLike, standins: tuple[str, ...] = ()) -> object
         raise CheckpointError(f"{path} could not be read as a checkpoint ({str(err).splitlines()[0]}); download it again") from err
 
 
-def module_parameters(module: object, prefix: str = "") -> dict[str, "torch.Tensor"]:
+def module_parameters(module: object, prefix: str = "") -> dict[str, torch.Tensor]:
     """Parameters of a pickled module tree in ``named_parameters()`` order (own, then children).
 
     Works on stand-ins, whose ``__dict__`` holds torch.nn.Module's ``_parameters`` and ``_modules``.
@@ -327,7 +327,7 @@ def module_parameters(module: object, prefix: str = "") -> dict[str, "torch.Tens
     return out
 
 
-def load_ema(path: str | os.PathLike, expected: dict[str, "torch.Tensor"]) -> dict[str, "torch.Tensor"]:
+def load_ema(path: str | os.PathLike, expected: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Read an ``ema.pth`` and return ``expected``'s names with the EMA (shadow) values.
 
     pi-GAN and GRAM apply EMA by position (``ema.copy_to(generator.parameters())``), so the count
@@ -336,8 +336,6 @@ def load_ema(path: str | os.PathLike, expected: dict[str, "torch.Tensor"]) -> di
     Raises:
         CheckpointError: for a missing, unreadable, hostile or mismatched EMA file.
     """
-    import torch
-
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"the EMA file {path} is missing; put it beside the generator or pass --ema none")

@@ -24,7 +24,6 @@ from aware3d.exporters import (
     extract_mesh_dense,
     fill_gutters,
     rasterize_uv,
-    unwrap,
 )
 from aware3d.exporters.marching import Mesh
 from aware3d.exporters.texture import sample_colour

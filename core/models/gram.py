@@ -32,13 +32,13 @@ import torch
 import torch.nn.functional as F
 
 from ..cameras import CameraSpec, Pose, pose_to_camera
-from ..checkpoints import file_sha256, load_ema, safe_load
+from ..checkpoints import file_sha256, safe_load
 from ..device import DeviceLike, resolve_device
 from ..errors import CheckpointError, InputError
 from ..fields import CANONICAL_VIEW_DIR, BaseField, Bounds, FieldSample
 from ..render import ProgressCallback, RenderResult, RenderSettings, camera_rays
 from .base import Generator
-from .siren import average_mapping, film, linear_from, mapping_layers, truncated_modulation
+from .siren import apply_ema, average_mapping, check_ema_choice, film, linear_from, mapping_layers, truncated_modulation
 
 NUM_FILM_LAYERS = 8
 SAMPLE_WARP = 2 / 0.24
@@ -49,7 +49,6 @@ INTERSECTION_MIN_STEP = 0.05
 """``calculate_intersection`` interpolates only where the sample network changes by more than this."""
 DEFAULT_LEVEL = math.log(2) / 0.04
 """Density at which one manifold sample (interval 0.04) is half opaque."""
-EMA_CHOICES = ("ema", "ema2", "none")
 
 
 @dataclass(frozen=True)
@@ -264,12 +263,10 @@ class GramGenerator(Generator):
     family = "gram"
 
     def __init__(self, path: str | Path, device: DeviceLike = "auto", ema: str = "ema") -> None:
-        if ema not in EMA_CHOICES:
-            raise InputError(f"ema must be one of {', '.join(EMA_CHOICES)}, got {ema!r}")
+        check_ema_choice(ema)
         self.device = resolve_device(device)
         params = read_generator(path)
-        if ema != "none":
-            params = load_ema(Path(path).with_name(f"{ema}.pth"), params)
+        params = apply_ema(path, params, ema)
         self.config = config_for_state(params)
         self.weights = GramWeights(params).to(self.device)
         self.camera = self.config.camera

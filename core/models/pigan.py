@@ -23,13 +23,13 @@ from typing import Any
 import torch
 
 from ..cameras import CameraSpec
-from ..checkpoints import TORCH_NN_CLASSES, file_sha256, load_ema, module_parameters, safe_load
+from ..checkpoints import TORCH_NN_CLASSES, file_sha256, module_parameters, safe_load
 from ..device import DeviceLike, resolve_device
 from ..errors import CheckpointError, InputError
 from ..fields import BaseField, Bounds, FieldSample
 from ..render import RenderSettings
 from .base import Generator
-from .siren import average_mapping, film, linear_from, mapping_layers, truncated_modulation
+from .siren import apply_ema, average_mapping, check_ema_choice, film, linear_from, mapping_layers, truncated_modulation
 
 PIGAN_CLASSES = (
     "generators.generators.ImplicitGenerator3d",
@@ -45,8 +45,6 @@ NUM_FILM_LAYERS = 8
 DEFAULT_LEVEL = 30.0
 """The pi-GAN authors' suggested level on the raw density (issue #3); density = relu(raw)."""
 
-EMA_CHOICES = ("ema", "ema2", "none")
-"""``ema.pth`` (decay 0.999, what every official script loads), ``ema2.pth`` (0.9999), or raw weights."""
 
 _VARIANTS = {
     # curriculums.py: CelebA/Cats fov 12, ray 0.88-1.12 (Cats 0.8-1.2), black background;
@@ -150,12 +148,10 @@ class PiganGenerator(Generator):
     family = "pigan"
 
     def __init__(self, path: str | Path, device: DeviceLike = "auto", ema: str = "ema") -> None:
-        if ema not in EMA_CHOICES:
-            raise InputError(f"ema must be one of {', '.join(EMA_CHOICES)}, got {ema!r}")
+        check_ema_choice(ema)
         self.device = resolve_device(device)
         variant, params, warp_scale = read_generator(path)
-        if ema != "none":
-            params = load_ema(Path(path).with_name(f"{ema}.pth"), params)
+        params = apply_ema(path, params, ema)
         self.weights = PiganWeights(params, warp_scale).to(self.device)
         config = _VARIANTS[variant]
         self.camera, self.render_settings, self._bounds = config["camera"], config["settings"], config["bounds"]

@@ -8,11 +8,13 @@ MLP with LeakyReLU(0.2) whose output is split into frequencies and phase shifts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from ..errors import CheckpointError
+from ..checkpoints import load_ema
+from ..errors import CheckpointError, InputError
 from .base import TRUNCATION_NUM_SAMPLES, TRUNCATION_SEED
 
 FREQUENCY_SCALE = 15.0
@@ -96,3 +98,21 @@ def truncated_modulation(
 def mapping_layers(params: dict[str, torch.Tensor], prefix: str) -> list[Linear]:
     """The four Linear layers of a ``CustomMappingNetwork`` (Sequential indices 0, 2, 4, 6)."""
     return [linear_from(params, f"{prefix}.network.{index}") for index in (0, 2, 4, 6)]
+
+
+EMA_CHOICES = ("ema", "ema2", "none")
+"""``ema.pth`` (decay 0.999, what every official script loads), ``ema2.pth`` (0.9999), or raw weights."""
+
+
+def check_ema_choice(ema: str) -> str:
+    """Return ``ema`` if it names an EMA choice, else raise InputError."""
+    if ema not in EMA_CHOICES:
+        raise InputError(f"ema must be one of {', '.join(EMA_CHOICES)}, got {ema!r}")
+    return ema
+
+
+def apply_ema(generator_path: str | Path, params: dict[str, torch.Tensor], ema: str) -> dict[str, torch.Tensor]:
+    """The parameters with the chosen EMA file beside ``generator_path`` applied (``none``: unchanged)."""
+    if check_ema_choice(ema) == "none":
+        return params
+    return load_ema(Path(generator_path).with_name(f"{ema}.pth"), params)
