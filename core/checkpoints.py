@@ -8,9 +8,12 @@ names and which state-dict keys it spells out.
 from __future__ import annotations
 
 import _compat_pickle
+import codecs
+import collections
 import hashlib
 import io
 import os
+import pickle
 import pickletools
 import zipfile
 from dataclasses import dataclass, field
@@ -293,8 +296,6 @@ def safe_load(path: str | os.PathLike, standins: tuple[str, ...] = ()) -> object
     Raises:
         CheckpointError: naming the first forbidden global, or for an unreadable file.
     """
-    import pickle
-
     path = check_file(path)
     _fmt, summary = _summarize_file(path)
     allowed = _torch_allowed_globals() | set(standins)
@@ -306,10 +307,81 @@ def safe_load(path: str | os.PathLike, standins: tuple[str, ...] = ()) -> object
         )
     classes = [standin_class(name) for name in standins]
     try:
+        if _fmt == "torch-legacy":
+            return _load_legacy(path, {name: standin_class(name) for name in standins})
         with torch.serialization.safe_globals(classes):
             return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as err:
         raise CheckpointError(f"{path} could not be read as a checkpoint ({str(err).splitlines()[0]}); download it again") from err
+
+
+_LEGACY_GLOBALS = {
+    "collections.OrderedDict": collections.OrderedDict,
+    "torch._utils._rebuild_tensor_v2": torch._utils._rebuild_tensor_v2,
+    "torch._utils._rebuild_parameter": torch._utils._rebuild_parameter,
+    "torch.device": torch.device,
+    "torch.Size": torch.Size,
+    "builtins.set": set,
+    "_codecs.encode": codecs.encode,
+    **{f"torch.{name}": getattr(torch, name) for name in (
+        "FloatStorage", "DoubleStorage", "HalfStorage", "BFloat16Storage", "LongStorage", "IntStorage",
+        "ShortStorage", "CharStorage", "ByteStorage", "BoolStorage")},
+}
+"""What the legacy format may name, beyond the stand-ins: tensor rebuilding, containers, storages."""
+
+
+class _LegacyUnpickler(pickle.Unpickler):
+    """torch's pre-1.6 format, read with an allow-list. torch's weights-only loader cannot read it
+    for whole pickled modules: the format records each module class as a persistent id."""
+
+    def __init__(self, handle, standins: dict[str, type]) -> None:
+        super().__init__(handle)
+        self.standins = standins
+        self.storages: dict[str, torch.storage.TypedStorage] = {}
+
+    def find_class(self, module: str, name: str):
+        full = _python3_name(module, name)
+        if full in self.standins:
+            return self.standins[full]
+        if full in _LEGACY_GLOBALS:
+            return _LEGACY_GLOBALS[full]
+        raise pickle.UnpicklingError(f"{full} is not allowed in a checkpoint")
+
+    def persistent_load(self, saved_id):
+        kind = saved_id[0]
+        if kind == "module":  # (kind, class, source file, source): the source is ignored, never run
+            return saved_id[1]
+        if kind != "storage":
+            raise pickle.UnpicklingError(f"unknown persistent id {kind!r}")
+        _, storage_type, key, _location, numel, view = saved_id
+        if view is not None:
+            raise pickle.UnpicklingError("storage views are not supported")
+        if key not in self.storages:
+            dtype = storage_type.dtype
+            untyped = torch.UntypedStorage(int(numel) * torch._utils._element_size(dtype))
+            self.storages[key] = torch.storage.TypedStorage(wrap_storage=untyped, dtype=dtype, _internal=True)
+        return self.storages[key]
+
+
+def _load_legacy(path: Path, standins: dict[str, type]) -> object:
+    """Read a legacy torch file: magic, protocol, system info, the object, storage keys, raw storages."""
+    with open(path, "rb") as handle:
+        for _ in range(3):
+            _LegacyUnpickler(handle, {}).load()
+        unpickler = _LegacyUnpickler(handle, standins)
+        result = unpickler.load()
+        keys = _LegacyUnpickler(handle, {}).load()
+        for key in keys:
+            storage = unpickler.storages[key]
+            header = handle.read(8)
+            numel = int.from_bytes(header, "little") if len(header) == 8 else -1
+            nbytes = storage.nbytes()
+            data = handle.read(nbytes)
+            if numel * storage.element_size() != nbytes or len(data) != nbytes:
+                raise EOFError(f"storage {key} is cut short")
+            target = torch.empty(0, dtype=torch.uint8).set_(storage._untyped_storage)
+            target.copy_(torch.frombuffer(bytearray(data), dtype=torch.uint8))
+    return result
 
 
 def module_parameters(module: object, prefix: str = "") -> dict[str, torch.Tensor]:

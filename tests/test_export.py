@@ -69,6 +69,14 @@ def test_sparse_equals_dense_at_256_with_15x_fewer_queries(gen):
     assert dense.num_queries / sparse.num_queries >= 15
 
 
+def test_sparse_at_512_queries_40x_fewer_points_than_dense(gen):
+    sparse = extract_mesh(gen.field(seed=7), LEVEL, resolution=512)
+    assert sparse.num_dense_queries == 513**3
+    assert sparse.num_dense_queries / sparse.num_queries >= 40
+    mesh = trimesh.Trimesh(sparse.mesh.vertices, sparse.mesh.faces, process=False)
+    assert mesh.is_watertight and mesh.volume > 0
+
+
 @pytest.mark.parametrize("seed", [0, 3])
 def test_sparse_equals_dense_on_other_heads(gen, seed):
     field = gen.field(seed=seed)

@@ -155,6 +155,21 @@ def test_pigan_view_dirs_are_honoured_and_default_to_frontal(pigan_path):
     torch.testing.assert_close(other.density, default.density)  # density ignores the view
 
 
+def test_legacy_format_generator_loads_the_same(pigan_path, tmp_path):
+    """pi-GAN was trained with torch 1.8, whose torch.save may use the legacy (non-zip) format."""
+    import shutil
+
+    with of.official_names():
+        saved = torch.load(pigan_path, weights_only=False)  # our own test-built file
+        torch.save(saved, tmp_path / "generator.pth", _use_new_zipfile_serialization=False)
+    shutil.copy(pigan_path.with_name("ema.pth"), tmp_path / "ema.pth")
+    assert inspect_checkpoint(tmp_path / "generator.pth").format == "torch-legacy"
+    points, dirs = _points()
+    legacy = aware3d.load_generator(tmp_path / "generator.pth", device="cpu").field(seed=5).query(points, dirs)
+    modern = aware3d.load_generator(pigan_path, device="cpu").field(seed=5).query(points, dirs)
+    torch.testing.assert_close(legacy.rgb, modern.rgb, atol=0, rtol=0)
+
+
 def test_tallsiren_carla_variant(tmp_path):
     path = of.save_pigan(tmp_path, tall=True)
     gen = aware3d.load_generator(path, device="cpu")
@@ -383,3 +398,41 @@ def test_face_previews_lock_the_view_dependence(pigan_path, gram_path):
     unlocked = gen.render_result(field, pose, size=12, settings=replace(gen.render_settings, lock_view_dependence=False))
     assert not torch.equal(default.rgb, unlocked.rgb)
     torch.testing.assert_close(default.alpha, unlocked.alpha)  # only colour depends on the view
+
+
+def test_legacy_format_state_dict_and_ema(gram_path, tmp_path):
+    state = torch.load(gram_path, weights_only=True)
+    torch.save(state, tmp_path / "generator.pth", _use_new_zipfile_serialization=False)
+    with of.official_names():
+        ema = torch.load(gram_path.with_name("ema.pth"), weights_only=False)  # our own test-built file
+        torch.save(ema, tmp_path / "ema.pth", _use_new_zipfile_serialization=False)
+    points, dirs = _points()
+    legacy = aware3d.load_generator(tmp_path / "generator.pth", device="cpu").field(seed=2).query(points, dirs)
+    modern = aware3d.load_generator(gram_path, device="cpu").field(seed=2).query(points, dirs)
+    torch.testing.assert_close(legacy.density, modern.density, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("kind", ["os.system", "builtins.exec"])
+def test_hostile_legacy_file_is_refused(tmp_path, kind):
+    canary = tmp_path / "CANARY"
+    generator = of.ImplicitGenerator3d(of.SPATIALSIRENBASELINE, 16, hidden_dim=32)
+    generator.payload = _hostile(canary)[kind]
+    with of.official_names():
+        torch.save(generator, tmp_path / "generator.pth", _use_new_zipfile_serialization=False)
+    with pytest.raises(CheckpointError, match="refuses to load it"):
+        aware3d.load_generator(tmp_path / "generator.pth", device="cpu")
+    assert not canary.exists()
+
+
+def test_legacy_unpickler_refuses_what_the_scan_might_miss(tmp_path):
+    """Defence in depth: the legacy reader's own find_class refuses names outside its allow-list."""
+    import pickle
+
+    from aware3d.checkpoints import _LegacyUnpickler
+
+    data = pickle.dumps(_hostile(tmp_path / "CANARY")["os.system"], protocol=2)
+    import io
+
+    with pytest.raises(pickle.UnpicklingError, match="not allowed"):
+        _LegacyUnpickler(io.BytesIO(data), {}).load()
+    assert not (tmp_path / "CANARY").exists()

@@ -184,7 +184,7 @@ class DemoField(BaseField):
         return {
             "skin": torch.maximum(head, neck_cut),
             "eyes": eyes,
-            "hair": torch.maximum(_smooth_union(hair, skull + 0.002, 0.004), neck_cut),
+            "hair": torch.maximum(hair, neck_cut),
         }
 
     def sdf(self, x: torch.Tensor) -> torch.Tensor:
