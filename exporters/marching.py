@@ -18,6 +18,9 @@ from dataclasses import dataclass
 import mcubes
 import numpy as np
 import torch
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 
 from aware3d.errors import EmptySurfaceError, InputError
 from aware3d.fields import Bounds, Field
@@ -28,8 +31,8 @@ DEFAULT_COARSE_RESOLUTION = 32
 DEFAULT_BLOCK_SIZE = 256
 """Cells per axis of one final-level block: a 257^3 float32 block is 68 MB."""
 
-_WELD_DECIMALS = 5
-"""Vertices closer than 1e-5 of a cell are the same vertex."""
+_WELD_TOLERANCE = 1e-6
+"""Copies of a block-boundary vertex closer than this (in cells) are one vertex."""
 
 _QUERY_CHUNK = 262144
 """Points per field call while meshing."""
@@ -332,7 +335,7 @@ def extract_mesh(
             f"{'above' if coarse.min() > level else 'below'} it; choose a level between "
             f"{coarse.min():g} and {coarse.max():g}"
         )
-    mesh = _weld(np.concatenate(vertex_parts), np.concatenate(face_parts), grid)
+    mesh = _weld(np.concatenate(vertex_parts), np.concatenate(face_parts), grid, block_size)
     return Extraction(
         mesh=mesh,
         grid=grid,
@@ -363,12 +366,27 @@ def _sorted_contains(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return sorted_keys[position] == keys
 
 
-def _weld(vertices: np.ndarray, faces: np.ndarray, grid: Grid) -> Mesh:
-    """Merge the identical vertices that neighbouring blocks both produce, then map to world units."""
-    # Blocks interpolate a shared edge from either end, so the copies differ in the last bits.
-    unique, inverse = np.unique(np.round(vertices, _WELD_DECIMALS), axis=0, return_inverse=True)
-    faces = inverse.reshape(-1)[faces]
-    return Mesh(vertices=grid.to_world(unique).astype(np.float32), faces=faces.astype(np.int32))
+def _weld(vertices: np.ndarray, faces: np.ndarray, grid: Grid, block_size: int | None = None) -> Mesh:
+    """Merge the copies of a vertex that neighbouring blocks both produce, drop unused vertices, and
+    map lattice coordinates to world units.
+
+    Only vertices on block-boundary planes are candidates, matched within ``_WELD_TOLERANCE``: the
+    two blocks interpolate a shared edge independently, so their copies may differ in the last
+    bits, while distinct vertices elsewhere may legitimately lie closer than any rounding step.
+    """
+    representative = np.arange(len(vertices))
+    if block_size is not None and block_size < grid.resolution:
+        on_plane = (vertices % block_size == 0) & (vertices > 0) & (vertices < grid.resolution)
+        candidates = np.nonzero(on_plane.any(axis=1))[0]
+        pairs = cKDTree(vertices[candidates]).query_pairs(_WELD_TOLERANCE, output_type="ndarray")
+        if len(pairs):
+            graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(candidates),) * 2)
+            _, labels = connected_components(graph, directed=False)
+            first = np.full(labels.max() + 1, len(candidates))
+            np.minimum.at(first, labels, np.arange(len(candidates)))
+            representative[candidates] = candidates[first[labels]]
+    used, inverse = np.unique(representative[faces], return_inverse=True)
+    return Mesh(vertices=grid.to_world(vertices[used]).astype(np.float32), faces=inverse.reshape(-1, 3).astype(np.int32))
 
 
 @torch.inference_mode()
