@@ -1,8 +1,13 @@
-"""Checkpoint files: existence checks, sha256, format sniffing and family detection.
+"""Checkpoint files: existence checks, sha256, format sniffing, family detection, safe loading.
 
 Detection reads pickle *opcodes* with :mod:`pickletools` and never unpickles, so it runs no
 code from the file and needs no model source: it only looks at which classes the pickle
 names and which state-dict keys it spells out.
+
+Loading (:func:`safe_load`) first refuses any file that names a global outside an allow-list
+(torch's weights-only list plus the official class names a family expects), then unpickles with
+torch's weights-only unpickler (zip format) or an allow-listing reader of the legacy format,
+rebuilding the official classes as inert :class:`StandIn` objects. Nothing in the file runs.
 """
 
 from __future__ import annotations
