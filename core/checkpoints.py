@@ -209,13 +209,15 @@ def _variant(family: str | None, summary: PickleSummary, path: Path) -> str | No
     return None
 
 
-def inspect_checkpoint(path: str | os.PathLike) -> CheckpointInfo:
-    """Tell a checkpoint's format and family without building a model or running its code.
+def _refused(path: Path, name: str) -> CheckpointError:
+    return CheckpointError(
+        f"{path} refers to {name}, which has no place in a checkpoint; aware3d refuses to load it "
+        "(unpickling it could run code)"
+    )
 
-    Raises:
-        CheckpointError: for a missing or unreadable file, an EMA file given on its own, or a
-            file that matches no known family.
-    """
+
+def _detect(path: str | os.PathLike) -> tuple[Path, str, PickleSummary, str]:
+    """Read the opcodes once: the path, format, pickle summary and family of a checkpoint."""
     path = check_file(path)
     fmt, summary = _summarize_file(path)
     family = _match_family(summary)
@@ -224,10 +226,7 @@ def inspect_checkpoint(path: str | os.PathLike) -> CheckpointInfo:
         prefixes = tuple(p for spec in FAMILIES.values() for p in spec.pickle_globals) + (_EMA_GLOBAL, "torch.nn.modules.")
         forbidden = sorted(g for g in summary.globals if g not in known and not g.startswith(prefixes))
         if forbidden:
-            raise CheckpointError(
-                f"{path} refers to {forbidden[0]}, which has no place in a checkpoint; aware3d refuses to load it "
-                "(unpickling it could run code)"
-            )
+            raise _refused(path, forbidden[0])
         if any(g.startswith(_EMA_GLOBAL) for g in summary.globals):
             raise CheckpointError(
                 f"{path} holds only EMA weights (torch_ema); point at the generator.pth beside it instead"
@@ -235,6 +234,27 @@ def inspect_checkpoint(path: str | os.PathLike) -> CheckpointInfo:
         raise CheckpointError(
             f"could not tell which model family {path} belongs to; pass the family with --model"
         )
+    return path, fmt, summary, family
+
+
+def detect_family(path: str | os.PathLike) -> str:
+    """The family of a checkpoint, from its opcodes only (no hashing, no loading).
+
+    Raises:
+        CheckpointError: as :func:`inspect_checkpoint`.
+    """
+    return _detect(path)[3]
+
+
+def inspect_checkpoint(path: str | os.PathLike) -> CheckpointInfo:
+    """Tell a checkpoint's format, family and variant, and hash it, without building a model or
+    running its code.
+
+    Raises:
+        CheckpointError: for a missing or unreadable file, an EMA file given on its own, or a
+            file that matches no known family.
+    """
+    path, fmt, summary, family = _detect(path)
     return CheckpointInfo(
         path=path,
         format=fmt,
@@ -306,10 +326,7 @@ def safe_load(path: str | os.PathLike, standins: tuple[str, ...] = ()) -> object
     allowed = _torch_allowed_globals() | set(standins)
     forbidden = sorted(g for g in summary.globals if g not in allowed)
     if forbidden:
-        raise CheckpointError(
-            f"{path} refers to {forbidden[0]}, which has no place in a checkpoint; aware3d refuses to load it "
-            "(unpickling it could run code)"
-        )
+        raise _refused(path, forbidden[0])
     classes = [standin_class(name) for name in standins]
     try:
         if _fmt == "torch-legacy":

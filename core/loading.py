@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .checkpoints import check_file, inspect_checkpoint
+from .checkpoints import check_file, detect_family
 from .device import DeviceLike, resolve_device
 from .errors import CheckpointError, InputError
 from .models import family_module, get_family
@@ -39,7 +39,7 @@ def load_generator(
     if path is not None:
         check_file(path)
         if spec is None or spec.name != "demo":
-            detected = inspect_checkpoint(path).family
+            detected = detect_family(path)  # opcodes only: the family module hashes and loads once
             if spec is not None and detected != spec.name:
                 raise CheckpointError(f"{path} is a {detected} checkpoint, not {spec.name}; pass --model {detected}")
             spec = get_family(detected)

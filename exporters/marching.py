@@ -272,7 +272,10 @@ def extract_mesh(
     cells = np.stack(np.meshgrid(*[np.arange(n0)] * 3, indexing="ij"), axis=-1).reshape(-1, 3).astype(np.int64)
     corner_values = np.stack([coarse[tuple((cells + c).T)] for c in _CORNERS], axis=1)
     candidates = _dilate(cells[_straddles(corner_values, level)], n0)
-    evaluated = np.sort(_keys(_coarse_lattice(n0) * scale, resolution + 1))
+    # Every value evaluated so far, by finest-lattice key, kept sorted for lookups.
+    known_keys = _keys(_coarse_lattice(n0) * scale, resolution + 1)
+    order = np.argsort(known_keys)
+    known_keys, known_values = known_keys[order], coarse.reshape(-1)[order]
 
     # Intermediate levels: children of the dilated straddling cells, evaluated sparsely.
     for k in range(1, num_levels):
@@ -281,16 +284,14 @@ def extract_mesh(
         active = (candidates[:, None, :] * 2 + _CORNERS[None]).reshape(-1, 3)
         points = _unique_rows((active[:, None, :] + _CORNERS[None]).reshape(-1, 3), num_cells + 1)
         keys = _keys(points * step, resolution + 1)
-        new = ~_sorted_contains(evaluated, keys)
+        new = ~_sorted_contains(known_keys, keys)
         values_new = evaluate(points[new] * step)
         levels.add(points[new], values_new)
-        evaluated = np.sort(np.concatenate([evaluated, keys[new]]))
-        all_keys = np.concatenate([levels_keys(levels, k, resolution, num_levels), keys[new]])
-        all_values = np.concatenate([levels_values(levels, k), values_new])
-        order = np.argsort(all_keys)
-        all_keys, all_values = all_keys[order], all_values[order]
+        known_keys = np.concatenate([known_keys, keys[new]])
+        order = np.argsort(known_keys)
+        known_keys, known_values = known_keys[order], np.concatenate([known_values, values_new])[order]
         corner_keys = _keys(((active[:, None, :] + _CORNERS[None]).reshape(-1, 3)) * step, resolution + 1)
-        corner_values = all_values[np.searchsorted(all_keys, corner_keys)].reshape(-1, 8)
+        corner_values = known_values[np.searchsorted(known_keys, corner_keys)].reshape(-1, 8)
         candidates = _dilate(active[_straddles(corner_values, level)], num_cells)
         if progress is not None:
             progress("extract", k, num_levels + 1)
@@ -316,7 +317,7 @@ def extract_mesh(
             mine = active[(block_of == lo // block_size).all(axis=1)]
             points = _unique_rows((mine[:, None, :] + _CORNERS[None]).reshape(-1, 3), resolution + 1)
             keys = _keys(points, resolution + 1)
-            new = ~_sorted_contains(evaluated, keys)
+            new = ~_sorted_contains(known_keys, keys)
             values = _upsample(levels.block(num_levels - 1, lo // 2, block_size // 2))
             _Levels.overwrite(values, points[new], evaluate(points[new]), lo, block_size)
         if whole is not None:
@@ -345,20 +346,6 @@ def extract_mesh(
         seconds=time.perf_counter() - started,
         values=whole,
     )
-
-
-def levels_keys(levels: _Levels, below: int, resolution: int, num_levels: int) -> np.ndarray:
-    """Finest-lattice keys of every point known at levels 0..below-1."""
-    n0 = levels.coarse.shape[0] - 1
-    parts = [_keys(_coarse_lattice(n0) * 2**num_levels, resolution + 1)]
-    for k in range(1, below):
-        parts.append(_keys(levels.points[k] * 2 ** (num_levels - k), resolution + 1))
-    return np.concatenate(parts)
-
-
-def levels_values(levels: _Levels, below: int) -> np.ndarray:
-    """Values in the order of :func:`levels_keys`."""
-    return np.concatenate([levels.coarse.reshape(-1)] + [levels.values[k] for k in range(1, below)])
 
 
 def _sorted_contains(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
