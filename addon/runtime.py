@@ -75,10 +75,12 @@ def stop_worker() -> None:
 def submit(context, kind: str, method: str, params: dict[str, Any]) -> str:
     """Send a request for the scene in ``context`` and mark the panel busy."""
     settings = context.scene.aware3d
-    request_id = client(context).request(method, params)
+    worker_client = client(context)
+    starting = not worker_client.alive
+    request_id = worker_client.request(method, params)
     state.jobs[request_id] = Job(kind=kind, scene=context.scene.name, params=params)
     settings.busy, settings.progress, settings.last_error = True, 0.0, ""
-    settings.status = f"{kind}: starting the worker…" if not state.client.events.qsize() else f"{kind}: working…"
+    settings.status = f"{kind}: starting the worker…" if starting else f"{kind}: working…"
     settings.request_id = request_id
     if not bpy.app.timers.is_registered(tick):
         bpy.app.timers.register(tick, first_interval=0.1, persistent=True)

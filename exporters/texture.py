@@ -15,6 +15,7 @@ import torch
 import xatlas
 from scipy import ndimage
 
+from aware3d.cameras import Pose, pose_to_position
 from aware3d.errors import InputError
 from aware3d.fields import CANONICAL_VIEW_DIR, Field
 
@@ -164,13 +165,8 @@ def _view_directions(view: ViewMode) -> list[torch.Tensor]:
     if view == "canonical":
         return [torch.tensor(CANONICAL_VIEW_DIR)]
     if view == "average":
-        dirs = []
-        for yaw, pitch in _AVERAGE_VIEW_ANGLES:
-            # The direction a camera at (yaw, pitch) on the pi-GAN sphere looks along, toward the origin.
-            h, v = np.pi / 2 + yaw, np.pi / 2 + pitch
-            eye = np.array([np.sin(v) * np.cos(h), np.cos(v), np.sin(v) * np.sin(h)])
-            dirs.append(torch.tensor(-eye, dtype=torch.float32))
-        return dirs
+        # The direction each camera on the unit sphere looks along, toward the origin.
+        return [torch.tensor(-pose_to_position(Pose(yaw, pitch), 1.0), dtype=torch.float32) for yaw, pitch in _AVERAGE_VIEW_ANGLES]
     raise InputError(f"view must be 'canonical' or 'average', got {view!r}")
 
 

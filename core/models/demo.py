@@ -187,10 +187,13 @@ class DemoField(BaseField):
             "hair": torch.maximum(hair, neck_cut),
         }
 
+    @staticmethod
+    def _union(parts: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.minimum(torch.minimum(parts["skin"], parts["eyes"]), parts["hair"])
+
     def sdf(self, x: torch.Tensor) -> torch.Tensor:
         """Signed distance to the head surface, [N,3] -> [N] metres (negative inside)."""
-        parts = self._parts(x)
-        return torch.minimum(torch.minimum(parts["skin"], parts["eyes"]), parts["hair"])
+        return self._union(self._parts(x))
 
     def _normals(self, x: torch.Tensor) -> torch.Tensor:
         """Unit outward normals by a tetrahedral finite difference of the SDF."""
@@ -237,7 +240,7 @@ class DemoField(BaseField):
 
     def _query(self, points: torch.Tensor, view_dirs: torch.Tensor) -> FieldSample:
         parts = self._parts(points)
-        sdf = torch.minimum(torch.minimum(parts["skin"], parts["eyes"]), parts["hair"])
+        sdf = self._union(parts)
         raw_density = -sdf / SURFACE_SHARPNESS
         density = DENSITY_SCALE * torch.nn.functional.softplus(raw_density)
         albedo = self._albedo(points, parts)
