@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from .cameras import Pose
 from .errors import (
     Aware3DError,
@@ -24,14 +22,12 @@ from .errors import (
     UnknownFamilyError,
     UnsupportedFamilyError,
 )
-from .fields import Bounds, Field, FieldSample
+from .fields import Bounds, Field, FieldSample, Relief, WorldFrame
 from .loading import load_generator
 from .models.base import Generator
-
-try:
-    __version__ = version("aware3d")
-except PackageNotFoundError:  # running from a source tree without an install
-    __version__ = "0.0.0+unknown"
+from .progress import ProgressCallback
+from .settings import SettingsError
+from .version import __version__
 
 __all__ = [
     "Aware3DError",
@@ -45,9 +41,13 @@ __all__ = [
     "Generator",
     "InputError",
     "Pose",
+    "ProgressCallback",
+    "Relief",
+    "SettingsError",
     "ShapeError",
     "UnknownFamilyError",
     "UnsupportedFamilyError",
+    "WorldFrame",
     "__version__",
     "load_generator",
 ]

@@ -19,14 +19,12 @@ and the head is seen turned toward its own left; positive pitch moves the camera
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Literal
 
 import numpy as np
 
 from .errors import InputError
-
-Convention = Literal["pigan", "eg3d"]
 
 _WORLD_UP = np.array([0.0, 1.0, 0.0])
 
@@ -78,11 +76,33 @@ class Pose:
             raise InputError(f"fov must be between 0 and 180 degrees, got {self.fov}")
 
 
+def _same(fov_deg: float) -> float:
+    return fov_deg
+
+
+@dataclass(frozen=True)
+class CameraConvention:
+    """How a family states its camera's field of view, as the registry entry declares it.
+
+    Every family places the camera with :func:`pose_to_position`; they differ in what their
+    ``fov`` number means.
+
+    Attributes:
+        name: the convention's name (sent to the add-on with the camera spec).
+        to_vertical_fov: the family's fov (degrees) -> the image's true vertical fov (degrees).
+        from_vertical_fov: the inverse.
+    """
+
+    name: str
+    to_vertical_fov: Callable[[float], float] = _same
+    from_vertical_fov: Callable[[float], float] = _same
+
+
 @dataclass(frozen=True)
 class CameraSpec:
     """A model's own camera: its convention and default radius, fov and pivot (GAN world)."""
 
-    convention: Convention
+    convention: CameraConvention
     radius: float
     fov: float
     pivot: tuple[float, float, float] = (0.0, 0.0, 0.0)
@@ -94,6 +114,10 @@ class CameraSpec:
             radius=self.radius if pose.radius is None else pose.radius,
             fov=self.fov if pose.fov is None else pose.fov,
         )
+
+    def to_dict(self) -> dict:
+        """JSON-ready (the worker sends it to the add-on to sync Blender cameras with poses)."""
+        return {"convention": self.convention.name, "radius": self.radius, "fov": self.fov, "pivot": list(self.pivot)}
 
 
 @dataclass(frozen=True)
@@ -152,7 +176,7 @@ def pose_to_camera(pose: Pose, spec: CameraSpec) -> Camera:
     """Resolve ``pose`` against a model's camera spec into a Camera looking at the pivot."""
     pose = spec.resolve(pose)
     eye = pose_to_position(pose, pose.radius, spec.pivot)
-    fov_deg = eg3d_vertical_fov(pose.fov) if spec.convention == "eg3d" else pose.fov
+    fov_deg = spec.convention.to_vertical_fov(pose.fov)
     return Camera(cam2world=look_at(eye, np.asarray(spec.pivot, dtype=np.float64)), fov_deg=fov_deg)
 
 
@@ -160,7 +184,7 @@ def camera_to_pose(camera: Camera, spec: CameraSpec) -> Pose:
     """Inverse of :func:`pose_to_camera` for a camera that looks at the spec's pivot.
 
     Example:
-        >>> spec = CameraSpec("pigan", radius=1.0, fov=12.0)
+        >>> spec = CameraSpec(PIGAN_CONVENTION, radius=1.0, fov=12.0)
         >>> p = camera_to_pose(pose_to_camera(Pose(0.4, -0.2), spec), spec)
         >>> round(p.yaw, 6), round(p.pitch, 6), round(p.radius, 6), round(p.fov, 6)
         (0.4, -0.2, 1.0, 12.0)
@@ -170,7 +194,7 @@ def camera_to_pose(camera: Camera, spec: CameraSpec) -> Pose:
     pitch = -math.asin(float(np.clip(offset[1] / radius, -1.0, 1.0)))
     yaw = math.atan2(offset[2], offset[0]) - math.pi / 2
     yaw = (yaw + math.pi) % (2 * math.pi) - math.pi
-    fov = eg3d_fov_from_vertical(camera.fov_deg) if spec.convention == "eg3d" else camera.fov_deg
+    fov = spec.convention.from_vertical_fov(camera.fov_deg)
     return Pose(yaw=yaw, pitch=pitch, radius=radius, fov=fov)
 
 
@@ -222,6 +246,13 @@ def pose_to_eg3d_conditioning(pose: Pose, spec: CameraSpec) -> np.ndarray:
     pose = spec.resolve(pose)
     cam2world = pose_to_eg3d_cam2world(pose, spec)
     return np.concatenate([cam2world.reshape(-1), eg3d_intrinsics(pose.fov).reshape(-1)]).astype(np.float32)
+
+
+PIGAN_CONVENTION = CameraConvention("pigan")
+"""pi-GAN, GRAM, CIPS-3D and the demo: ``fov`` is the image's vertical field of view."""
+
+EG3D_CONVENTION = CameraConvention("eg3d", eg3d_vertical_fov, eg3d_fov_from_vertical)
+"""EG3D and PanoHead: ``fov`` is ``fov_deg`` of ``FOV_to_intrinsics`` (its 1.414 divisor included)."""
 
 
 # --- Blender --------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
-"""Checkpoint files: existence checks, sha256, format sniffing, family detection, safe loading.
+"""Checkpoint files: existence checks, sha256, format sniffing and safe loading.
 
-Detection reads pickle *opcodes* with :mod:`pickletools` and never unpickles, so it runs no
-code from the file and needs no model source: it only looks at which classes the pickle
-names and which state-dict keys it spells out.
+Sniffing reads pickle *opcodes* with :mod:`pickletools` and never unpickles, so it runs no
+code from the file and needs no model source: it only lists which classes the pickle names and
+which strings (state-dict keys) it spells out. Which family those belong to is the registry's
+business (:mod:`aware3d.models.registry`); this module knows no family.
 
 Loading (:func:`safe_load`) first refuses any file that names a global outside an allow-list
 (torch's weights-only list plus the official class names a family expects), then unpickles with
@@ -27,7 +28,6 @@ from pathlib import Path
 import torch
 
 from .errors import CheckpointError
-from .models import FAMILIES
 
 _HASH_BLOCK = 1 << 20
 _MAX_OPCODES = 2_000_000
@@ -36,7 +36,6 @@ _MAX_OPCODES = 2_000_000
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 """torch's legacy (pre-1.6) serialisation starts with a pickled magic number (``torch/serialization.py``)."""
 
-_EMA_GLOBAL = "torch_ema.ema"
 _ZIP_MAGIC = b"PK\x03\x04"
 
 
@@ -131,30 +130,12 @@ def summarize_pickle(
     return summary
 
 
-@dataclass(frozen=True)
-class CheckpointInfo:
-    """What ``aware3d info`` reports about a file.
+def summarize_checkpoint(path: Path) -> tuple[str, PickleSummary]:
+    """The format (``torch-zip``, ``torch-legacy`` or ``pickle``) and opcode summary of a file.
 
-    Attributes:
-        path: the file.
-        format: ``torch-zip``, ``torch-legacy`` or ``pickle``.
-        family: registry name, or None when the file is an EMA file on its own.
-        variant: architecture or configuration name where the file tells it, else None.
-        sha256: hex digest of the whole file.
-        size: bytes.
-        globals: every class the pickle references, sorted.
+    Raises:
+        CheckpointError: for a damaged zip, a zip without ``data.pkl`` or a file that is no pickle.
     """
-
-    path: Path
-    format: str
-    family: str | None
-    variant: str | None
-    sha256: str
-    size: int
-    globals: tuple[str, ...]
-
-
-def _summarize_file(path: Path) -> tuple[str, PickleSummary]:
     with open(path, "rb") as handle:
         magic = handle.read(4)
     if magic == _ZIP_MAGIC and not zipfile.is_zipfile(path):
@@ -184,85 +165,11 @@ def _summarize_file(path: Path) -> tuple[str, PickleSummary]:
         return "pickle", first
 
 
-def _match_family(summary: PickleSummary) -> str | None:
-    for spec in FAMILIES.values():
-        if any(g.startswith(prefix) for prefix in spec.pickle_globals for g in summary.globals):
-            return spec.name
-    for spec in FAMILIES.values():
-        if any(s.startswith(prefix) for prefix in spec.state_keys for s in summary.strings):
-            return spec.name
-    return None
-
-
-def _variant(family: str | None, summary: PickleSummary, path: Path) -> str | None:
-    if family == "gram":
-        from .models.gram import config_for_state
-
-        try:  # a plain state dict: tensors only; loading it builds no model
-            return config_for_state(safe_load(path)).name
-        except CheckpointError:
-            return None  # loading it will say what is wrong; info only reports
-    if family == "pigan":
-        for g in sorted(summary.globals):
-            if g.startswith("siren.siren.") and g.split(".")[-1] not in ("FiLMLayer", "CustomMappingNetwork", "UniformBoxWarp"):
-                return g.split(".")[-1]
-    return None
-
-
-def _refused(path: Path, name: str) -> CheckpointError:
+def refused_global_error(path: Path, name: str) -> CheckpointError:
+    """The one error for a file that names a global aware3d will not unpickle."""
     return CheckpointError(
         f"{path} refers to {name}, which has no place in a checkpoint; aware3d refuses to load it "
         "(unpickling it could run code)"
-    )
-
-
-def _detect(path: str | os.PathLike) -> tuple[Path, str, PickleSummary, str]:
-    """Read the opcodes once: the path, format, pickle summary and family of a checkpoint."""
-    path = check_file(path)
-    fmt, summary = _summarize_file(path)
-    family = _match_family(summary)
-    if family is None:
-        known = _torch_allowed_globals()
-        prefixes = tuple(p for spec in FAMILIES.values() for p in spec.pickle_globals) + (_EMA_GLOBAL, "torch.nn.modules.")
-        forbidden = sorted(g for g in summary.globals if g not in known and not g.startswith(prefixes))
-        if forbidden:
-            raise _refused(path, forbidden[0])
-        if any(g.startswith(_EMA_GLOBAL) for g in summary.globals):
-            raise CheckpointError(
-                f"{path} holds only EMA weights (torch_ema); point at the generator.pth beside it instead"
-            )
-        raise CheckpointError(
-            f"could not tell which model family {path} belongs to; pass the family with --model"
-        )
-    return path, fmt, summary, family
-
-
-def detect_family(path: str | os.PathLike) -> str:
-    """The family of a checkpoint, from its opcodes only (no hashing, no loading).
-
-    Raises:
-        CheckpointError: as :func:`inspect_checkpoint`.
-    """
-    return _detect(path)[3]
-
-
-def inspect_checkpoint(path: str | os.PathLike) -> CheckpointInfo:
-    """Tell a checkpoint's format, family and variant, and hash it, without building a model or
-    running its code.
-
-    Raises:
-        CheckpointError: for a missing or unreadable file, an EMA file given on its own, or a
-            file that matches no known family.
-    """
-    path, fmt, summary, family = _detect(path)
-    return CheckpointInfo(
-        path=path,
-        format=fmt,
-        family=family,
-        variant=_variant(family, summary, path),
-        sha256=file_sha256(path),
-        size=path.stat().st_size,
-        globals=tuple(sorted(summary.globals)),
     )
 
 
@@ -278,10 +185,6 @@ TORCH_NN_CLASSES = (
     "torch.nn.modules.activation.Softplus",
 )
 """torch.nn classes that whole-module pickles (pi-GAN's generator.pth) name; rebuilt as stand-ins."""
-
-EMA_CLASS = "torch_ema.ema.ExponentialMovingAverage"
-"""The EMA object pi-GAN and GRAM pickle into ema.pth (fadel/pytorch_ema @3950a7b)."""
-
 
 class StandIn:
     """An inert object rebuilt from a pickle: it holds the pickled attributes and does nothing.
@@ -305,7 +208,8 @@ def standin_class(full_name: str) -> type:
     return _STANDIN_CACHE[full_name]
 
 
-def _torch_allowed_globals() -> set[str]:
+def torch_allowed_globals() -> set[str]:
+    """Every global torch's weights-only unpickler accepts, as ``module.name``."""
     from torch import _weights_only_unpickler
 
     return set(_weights_only_unpickler._get_allowed_globals())
@@ -322,11 +226,11 @@ def safe_load(path: str | os.PathLike, standins: tuple[str, ...] = ()) -> object
         CheckpointError: naming the first forbidden global, or for an unreadable file.
     """
     path = check_file(path)
-    _fmt, summary = _summarize_file(path)
-    allowed = _torch_allowed_globals() | set(standins)
+    _fmt, summary = summarize_checkpoint(path)
+    allowed = torch_allowed_globals() | set(standins)
     forbidden = sorted(g for g in summary.globals if g not in allowed)
     if forbidden:
-        raise _refused(path, forbidden[0])
+        raise refused_global_error(path, forbidden[0])
     classes = [standin_class(name) for name in standins]
     try:
         if _fmt == "torch-legacy":
@@ -419,31 +323,3 @@ def module_parameters(module: object, prefix: str = "") -> dict[str, torch.Tenso
         if child is not None:
             out.update(module_parameters(child, f"{prefix}{name}."))
     return out
-
-
-def load_ema(path: str | os.PathLike, expected: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Read an ``ema.pth`` and return ``expected``'s names with the EMA (shadow) values.
-
-    pi-GAN and GRAM apply EMA by position (``ema.copy_to(generator.parameters())``), so the count
-    and every shape must match the generator's parameter order before anything is replaced.
-
-    Raises:
-        CheckpointError: for a missing, unreadable, hostile or mismatched EMA file.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"the EMA file {path} is missing; put it beside the generator or pass --ema none")
-    ema = safe_load(path, (EMA_CLASS,))
-    if type(ema) is not standin_class(EMA_CLASS):
-        raise CheckpointError(f"{path} is not a torch_ema ExponentialMovingAverage file")
-    shadow = getattr(ema, "shadow_params", None)
-    if not isinstance(shadow, list) or not all(isinstance(t, torch.Tensor) for t in shadow):
-        raise CheckpointError(f"{path} has no list of shadow parameters")
-    if len(shadow) != len(expected):
-        raise CheckpointError(f"{path} holds {len(shadow)} EMA tensors but the generator has {len(expected)} parameters")
-    for (name, param), value in zip(expected.items(), shadow):
-        if tuple(value.shape) != tuple(param.shape):
-            raise CheckpointError(
-                f"{path}: EMA tensor for {name} has shape {list(value.shape)}, the generator's is {list(param.shape)}"
-            )
-    return {name: value.detach().to(torch.float32) for name, value in zip(expected, shadow)}

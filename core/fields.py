@@ -1,17 +1,22 @@
-"""The Field protocol: density and colour of one identity at any 3-D point.
+"""The contract between sources and their consumers: what renderers and exporters may use.
 
-Every model family exposes one sampled identity as a field; the renderer and the
-exporters depend on this protocol only, never on a model family.
+A model family exposes one sampled identity either as a **field** (density and colour at any
+3-D point: :class:`Field`, implemented by :class:`BaseField`) or as a **relief** (a depth map and
+albedo seen by a known camera: :class:`Relief`). The renderer and the exporters use exactly what
+is declared here, never a model family and never an undeclared attribute.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import NamedTuple, Protocol, runtime_checkable
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
+import numpy as np
 import torch
 
-from .errors import FieldError, ShapeError
+from .cameras import Camera
+from .errors import FieldError, InputError, ShapeError
 
 DEFAULT_CHUNK_SIZE = 65536
 """Points per field call: about 100 MB of activations for the larger models, safe on CPU and GPU."""
@@ -39,6 +44,47 @@ class Bounds(NamedTuple):
 
 
 @dataclass(frozen=True)
+class WorldFrame:
+    """A family's world frame: which axis is up and how long a world unit is.
+
+    Exported assets are glTF y-up metres with the face toward +z; this says how to get there.
+
+    Attributes:
+        up_axis: ``"y"`` (pi-GAN, GRAM, EG3D, demo: face toward +z) or ``"z"`` (GRAF: face
+            toward -y, so that a rotation of -90 degrees about x brings it upright).
+        metres_per_unit: life-size scale of one world unit.
+
+    Example:
+        >>> WorldFrame("z", 0.5).world_to_asset()[:3, :3].round(6).tolist()
+        [[0.5, 0.0, 0.0], [0.0, 0.0, 0.5], [0.0, -0.5, 0.0]]
+    """
+
+    up_axis: Literal["y", "z"] = "y"
+    metres_per_unit: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.up_axis not in _UP_ROTATIONS:
+            raise InputError(f"up_axis must be 'y' or 'z', got {self.up_axis!r}")
+        if not (isinstance(self.metres_per_unit, (int, float)) and math.isfinite(self.metres_per_unit) and self.metres_per_unit > 0):
+            raise InputError(f"metres_per_unit must be a positive number, got {self.metres_per_unit!r}")
+
+    def world_to_asset(self) -> np.ndarray:
+        """[4,4] float64 linear map (rotation times scale, no translation) from model world to glTF metres."""
+        matrix = np.eye(4)
+        matrix[:3, :3] = np.asarray(_UP_ROTATIONS[self.up_axis]) * self.metres_per_unit
+        return matrix
+
+
+_UP_ROTATIONS = {
+    "y": ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)),
+    "z": ((1.0, 0.0, 0.0), (0.0, 0.0, 1.0), (0.0, -1.0, 0.0)),  # (x, y, z) -> (x, z, -y)
+}
+
+Y_UP_METRES = WorldFrame()
+"""The frame of models already y-up and life-size in metres (pi-GAN, GRAM, demo)."""
+
+
+@dataclass(frozen=True)
 class FieldSample:
     """What a field returns for ``N`` query points.
 
@@ -46,22 +92,87 @@ class FieldSample:
         density: [N] float32, activated volume density (>= 0), per world unit.
         rgb: [N,3] float32 colour in [0, 1] (baked radiance).
         raw_density: [N] float32, the density before the model's activation.
+        features: [N,C] float32, the model's per-point feature channels (CIPS-3D, EG3D,
+            PanoHead: C = 32), or None for models without them.
     """
 
     density: torch.Tensor
     rgb: torch.Tensor
     raw_density: torch.Tensor
+    features: torch.Tensor | None = None
 
 
 @runtime_checkable
 class Field(Protocol):
-    """Anything with ``query(points, view_dirs=None)`` and ``bounds`` can be rendered and meshed."""
+    """Everything a renderer or exporter may use of one sampled identity.
+
+    Attributes:
+        bounds: a world box that holds the object.
+        device: where the model runs; queries return tensors there.
+        default_level: activated density of the surface for meshing, or None if the family has
+            no documented level (then the caller must give one).
+        world_to_asset: [4,4] float64 linear map from model world to glTF y-up metres.
+        identity: who this is (family, seed, z hash, truncation, checkpoint sha256), recorded in
+            exported metadata.
+    """
 
     bounds: Bounds
+    device: torch.device
+    default_level: float | None
+    world_to_asset: np.ndarray
+    identity: dict[str, Any]
 
     def query(self, points: torch.Tensor, view_dirs: torch.Tensor | None = None) -> FieldSample:
-        """Evaluate the field at ``points`` [N,3]."""
+        """Density, colour and features at ``points`` [N,3], model world coordinates."""
         ...
+
+    def query_density(self, points: torch.Tensor) -> torch.Tensor:
+        """Activated density only at ``points`` [N,3] -> [N] (what meshing needs)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Relief:
+    """A depth map and albedo seen by a known camera: the output of depth-lifted models.
+
+    Attributes:
+        depth: [H,W] float32 z-depth, world units along the camera's viewing axis (not along the ray).
+        albedo: [H,W,3] float32 in [0, 1], row 0 at the top of the image.
+        camera: the pinhole camera that sees it (OpenGL axes, vertical fov), in model world.
+        mask: [H,W] bool, True on the object; None keeps every pixel.
+        light: [4] float32 lighting parameters as the model predicts them, or None.
+        view: [6] float32 viewpoint (rotation, translation) as the model predicts it, or None.
+        image: [H,W,3] float32 in [0, 1], the shaded image the relief explains, or None.
+        world_to_asset: [4,4] float64 linear map from model world to glTF y-up metres.
+        identity: who this is (family, seed or image hash, ...), recorded in exported metadata.
+
+    Raises:
+        ShapeError: when the arrays' shapes disagree.
+    """
+
+    depth: np.ndarray
+    albedo: np.ndarray
+    camera: Camera
+    mask: np.ndarray | None = None
+    light: np.ndarray | None = None
+    view: np.ndarray | None = None
+    image: np.ndarray | None = None
+    world_to_asset: np.ndarray = field(default_factory=lambda: Y_UP_METRES.world_to_asset())
+    identity: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        depth = np.asarray(self.depth)
+        if depth.ndim != 2:
+            raise ShapeError(f"relief depth must be [H,W], got {list(depth.shape)}")
+        height, width = depth.shape
+        if np.asarray(self.albedo).shape != (height, width, 3):
+            raise ShapeError(f"relief albedo must be [{height},{width},3], got {list(np.asarray(self.albedo).shape)}")
+        if self.mask is not None and np.asarray(self.mask).shape != (height, width):
+            raise ShapeError(f"relief mask must be [{height},{width}], got {list(np.asarray(self.mask).shape)}")
+        if self.image is not None and np.asarray(self.image).shape != (height, width, 3):
+            raise ShapeError(f"relief image must be [{height},{width},3], got {list(np.asarray(self.image).shape)}")
+        if np.asarray(self.world_to_asset).shape != (4, 4):
+            raise ShapeError(f"world_to_asset must be [4,4], got {list(np.asarray(self.world_to_asset).shape)}")
 
 
 def check_points(points: torch.Tensor, name: str = "points") -> None:
@@ -92,15 +203,20 @@ class BaseField:
     device: torch.device
     default_level: float | None = None
     """Density level of the surface for meshing, per family (see the family's module)."""
-    metres_per_unit: float = 1.0
-    """Scale from world units to metres for life-size export."""
-    identity: dict
-    """Who this is: family, seed, z hash, truncation, checkpoint sha256 (set by ``Generator.field``)."""
+    frame: WorldFrame = Y_UP_METRES
+    """The family's world frame; ``world_to_asset`` follows from it."""
 
     def __init__(self, bounds: Bounds, device: torch.device, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
         self.bounds = bounds
         self.device = device
         self.chunk_size = check_chunk_size(chunk_size)
+        self.identity: dict[str, Any] = {}
+        """Who this is: family, seed, z hash, truncation, checkpoint sha256 (set by ``Generator.field``)."""
+
+    @property
+    def world_to_asset(self) -> np.ndarray:
+        """[4,4] float64 linear map from model world to glTF y-up metres (from ``frame``)."""
+        return self.frame.world_to_asset()
 
     def _query(self, points: torch.Tensor, view_dirs: torch.Tensor) -> FieldSample:
         raise NotImplementedError
@@ -162,6 +278,7 @@ class BaseField:
             density=torch.cat([p.density for p in parts]),
             rgb=torch.cat([p.rgb for p in parts]),
             raw_density=torch.cat([p.raw_density for p in parts]),
+            features=None if parts[0].features is None else torch.cat([p.features for p in parts]),
         )
         if not (torch.isfinite(sample.density).all() and torch.isfinite(sample.rgb).all()):
             raise FieldError("the field returned NaN or infinite values; the checkpoint may be corrupt")

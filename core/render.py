@@ -11,7 +11,6 @@ the box edge opaque. The same inputs give the same pixels on every run.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,10 +19,7 @@ import torch
 from .cameras import Camera
 from .errors import InputError
 from .fields import Bounds, Field
-
-ProgressCallback = Callable[[str, int, int], None]
-"""``progress(stage, done, total)``: the library reports, the caller decides how to show it."""
-
+from .progress import ProgressCallback
 
 _PDF_EPS = 1e-5
 """Added to coarse weights before building the PDF (as NeRF and pi-GAN do), so empty rays still resample."""
@@ -112,6 +108,24 @@ def intersect_box(origins: torch.Tensor, dirs: torch.Tensor, bounds: Bounds) -> 
     return near, far
 
 
+def alpha_weights(alpha: torch.Tensor) -> torch.Tensor:
+    """Front-to-back compositing weights: ``alpha_i * prod_{j<i} (1 - alpha_j)``.
+
+    The one place aware3d composites: the volume renderer, GRAM's manifold renderer and the
+    texture baker's short rays all call it.
+
+    Args:
+        alpha: [R,S] opacity of each sample, sorted front to back.
+
+    Returns:
+        [R,S] weights; their sum per ray is the ray's accumulated opacity.
+    """
+    transmittance = torch.cumprod(
+        torch.cat([torch.ones_like(alpha[:, :1]), 1 - alpha + _TRANSMITTANCE_EPS], dim=1), dim=1
+    )[:, :-1]
+    return alpha * transmittance
+
+
 def composite(
     density: torch.Tensor, rgb: torch.Tensor, depths: torch.Tensor, far: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -125,11 +139,7 @@ def composite(
         colour [R,3] (no background) and weights [R,S].
     """
     deltas = torch.cat([depths[:, 1:] - depths[:, :-1], (far.unsqueeze(1) - depths[:, -1:]).clamp_min(0)], dim=1)
-    alpha = 1 - torch.exp(-deltas * density)
-    transmittance = torch.cumprod(
-        torch.cat([torch.ones_like(alpha[:, :1]), 1 - alpha + _TRANSMITTANCE_EPS], dim=1), dim=1
-    )[:, :-1]
-    weights = alpha * transmittance
+    weights = alpha_weights(1 - torch.exp(-deltas * density))
     return (weights.unsqueeze(-1) * rgb).sum(dim=1), weights
 
 
@@ -205,7 +215,7 @@ def render_image(
 
     Args:
         size: image side in pixels, or (height, width).
-        device: where rays are built; defaults to the field's ``device`` attribute, else CPU.
+        device: where rays are built; defaults to the field's device.
         progress: called as ``progress("render", rays_done, rays_total)`` after each chunk.
 
     Raises:
@@ -214,7 +224,7 @@ def render_image(
     height, width = (size, size) if isinstance(size, int) else size
     if height <= 0 or width <= 0:
         raise InputError(f"image size must be positive, got {height}x{width}")
-    device = torch.device(device) if device is not None else getattr(field, "device", torch.device("cpu"))
+    device = torch.device(device) if device is not None else field.device
     origins, dirs = camera_rays(camera, height, width, device)
     near, far = intersect_box(origins, dirs, field.bounds)
     hit = torch.nonzero(far > near).squeeze(1)

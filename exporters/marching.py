@@ -24,7 +24,7 @@ from scipy.spatial import cKDTree
 
 from aware3d.errors import EmptySurfaceError, InputError
 from aware3d.fields import Bounds, Field
-from aware3d.render import ProgressCallback
+from aware3d.progress import ProgressCallback
 
 DEFAULT_RESOLUTION = 256
 DEFAULT_COARSE_RESOLUTION = 32
@@ -127,16 +127,14 @@ class _Evaluator:
     def __init__(self, field: Field, grid: Grid, chunk_size: int):
         self.field, self.grid, self.chunk_size = field, grid, chunk_size
         self.count = 0
-        # Fields that can skip their colour branch say so with ``query_density``.
-        self._density = getattr(field, "query_density", None) or (lambda p: field.query(p).density)
 
     def __call__(self, fine_index: np.ndarray) -> np.ndarray:
         """[M,3] finest-lattice coordinates -> [M] float32 densities."""
         self.count += len(fine_index)
-        out = np.empty(len(fine_index), dtype=np.float32)  # noqa: every element is written below
+        out = np.zeros(len(fine_index), dtype=np.float32)
         for start in range(0, len(fine_index), self.chunk_size):
             points = torch.from_numpy(self.grid.to_world(fine_index[start : start + self.chunk_size]))
-            density = self._density(points.to(torch.float32))
+            density = self.field.query_density(points.to(torch.float32))
             out[start : start + self.chunk_size] = density.to("cpu", torch.float32).numpy()
         return out
 
@@ -241,7 +239,7 @@ def extract_mesh(
     """Extract the surface ``density == level`` with sparse marching cubes.
 
     Args:
-        field: anything with ``query(points)`` and ``bounds``.
+        field: the contract of :class:`aware3d.fields.Field` (``query_density`` and ``bounds`` are used).
         level: density level of the surface (inside is ``density > level``).
         resolution: cells per axis of the finest lattice: ``coarse_resolution`` times a power of 2.
         coarse_resolution: cells per axis of the first, dense pass (32 or 64 are good).
@@ -382,7 +380,7 @@ def dense_grid(field: Field, grid: Grid, chunk_size: int = _QUERY_CHUNK) -> np.n
     evaluate = _Evaluator(field, grid, chunk_size)
     n = grid.resolution + 1
     axis = np.arange(n, dtype=np.int64)
-    out = np.empty((n, n, n), dtype=np.float32)  # noqa: filled slab by slab below
+    out = np.zeros((n, n, n), dtype=np.float32)
     for i in range(n):
         slab = np.stack(np.meshgrid([i], axis, axis, indexing="ij"), axis=-1).reshape(-1, 3)
         out[i] = evaluate(slab).reshape(n, n)

@@ -1,4 +1,4 @@
-"""The whole chain, field to GLB: extract, clean, unwrap, bake, write."""
+"""The whole chain, field (or relief) to GLB: extract, clean, unwrap, bake, write."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ from typing import Any
 import numpy as np
 
 from aware3d.errors import InputError
-from aware3d.fields import Field
+from aware3d.fields import Field, Relief
 from aware3d.io import check_output_path, encode_png, write_atomic
-from aware3d.render import ProgressCallback
+from aware3d.progress import ProgressCallback
+from aware3d.version import __version__
 
 from . import cleanup, marching, texture
-from .gltf import GLBMesh, Material, build_glb
+from .gltf import GLBMesh, build_glb
+from .settings import ExportSettings
 
 
 @dataclass(frozen=True)
@@ -65,82 +67,109 @@ class Asset:
     stats: AssetStats
 
 
-def _aware3d_version() -> str:
-    from aware3d import __version__
+def resolve_settings(settings: ExportSettings | None = None, **overrides: Any) -> ExportSettings:
+    """``settings`` (default: all defaults) with ``overrides`` applied and validated.
 
-    return __version__
+    Raises:
+        SettingsError: for an unknown key or a bad value, naming it.
+    """
+    base = (settings or ExportSettings()).to_dict()
+    return ExportSettings.from_mapping({**base, **overrides})
+
+
+def asset_frame(
+    world_to_asset: np.ndarray, vertices: np.ndarray, surface: np.ndarray | None = None
+) -> tuple[np.ndarray, float, np.ndarray, np.ndarray | None]:
+    """Place model-world vertices in glTF metres, centred at the origin.
+
+    Args:
+        world_to_asset: [4,4] linear map, model world -> glTF y-up metres.
+        vertices: [V,3] float32, model world.
+        surface: [S,3] the vertices whose bounding box is centred (default ``vertices``; the
+            mesh before UV seams split it).
+
+    Returns:
+        positions [V,3] float32 glTF metres; the scale (metres per unit); the model-world point
+        moved to the origin [3] float64; the rotation [3,3] (None when the frame is y-up already).
+    """
+    surface = vertices if surface is None else surface
+    linear = np.asarray(world_to_asset, dtype=np.float64)[:3, :3]
+    scale = float(np.linalg.norm(linear[:, 0]))
+    rotation = linear / scale
+    center = (surface.min(axis=0).astype(np.float64) + surface.max(axis=0)) / 2
+    if np.array_equal(rotation, np.eye(3)):  # y-up already: skip a no-op product that could flip signed zeros
+        return ((vertices - center) * scale).astype(np.float32), scale, center, None
+    return ((vertices - center) @ linear.T).astype(np.float32), scale, center, rotation
+
+
+def frame_extras(scale: float, center: np.ndarray, rotation: np.ndarray | None) -> dict[str, Any]:
+    """The scale, centre (and rotation, where one was applied) recorded in every GLB's extras."""
+    extras: dict[str, Any] = {"scale": scale, "center": [float(c) for c in center]}
+    if rotation is not None:
+        extras["rotation"] = rotation.round(12).tolist()
+    return extras
 
 
 def build_asset(
     field: Field,
-    resolution: int = marching.DEFAULT_RESOLUTION,
-    texture_size: int = texture.DEFAULT_TEXTURE_SIZE,
-    level: float | None = None,
-    target_faces: int = cleanup.DEFAULT_TARGET_FACES,
-    material: Material = "unlit",
-    bake_mode: texture.BakeMode = "surface",
-    view: texture.ViewMode = "canonical",
-    textured: bool = True,
-    vertex_colors: bool = False,
+    settings: ExportSettings | None = None,
+    *,
     metadata: dict[str, Any] | None = None,
-    coarse_resolution: int = marching.DEFAULT_COARSE_RESOLUTION,
     progress: ProgressCallback | None = None,
+    **overrides: Any,
 ) -> Asset:
     """Run the chain in memory and return the GLB bytes (see :func:`export_glb` for arguments)."""
+    settings = resolve_settings(settings, **overrides)
+    level = settings.level if settings.level is not None else field.default_level
     if level is None:
-        level = getattr(field, "default_level", None)
-        if level is None:
-            raise InputError("this field has no default density level; pass level=")
-    if textured:
-        texture.check_texture_size(texture_size)
+        raise InputError("this field's family documents no surface level; pass level= (or --level)")
     seconds: dict[str, float] = {}
     report = progress or (lambda stage, done, total: None)
 
     started = time.perf_counter()
-    extraction = marching.extract_mesh(field, level, resolution, coarse_resolution, progress=progress)
+    extraction = marching.extract_mesh(field, level, settings.resolution, settings.coarse_resolution, progress=progress)
     seconds["extract"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    mesh, clean_stats = cleanup.clean_mesh(extraction.mesh, target_faces)
+    mesh, clean_stats = cleanup.clean_mesh(extraction.mesh, settings.target_faces)
     normals = cleanup.vertex_normals(mesh)
     seconds["clean"] = time.perf_counter() - started
     report("clean", 1, 1)
 
     uv = png = colors = None
     vertices, faces = mesh.vertices, mesh.faces
-    if textured:
+    if settings.textured:
         started = time.perf_counter()
-        uv_mesh = texture.unwrap(mesh, texture_size)
+        uv_mesh = texture.unwrap(mesh, settings.texture_size)
         seconds["unwrap"] = time.perf_counter() - started
         report("unwrap", 1, 1)
         started = time.perf_counter()
         normals = normals[uv_mesh.source_vertex]
-        bake = texture.bake_texture(field, uv_mesh, texture_size, normals, bake_mode, view)
+        bake = texture.bake_texture(field, uv_mesh, settings.texture_size, normals, settings.bake_mode, settings.view)
         png = encode_png(bake.image)
         vertices, faces, uv = uv_mesh.vertices, uv_mesh.faces, uv_mesh.uv
         seconds["bake"] = time.perf_counter() - started
         report("bake", 1, 1)
-    if vertex_colors:
+    if settings.vertex_colors:
         started = time.perf_counter()
-        colors = texture.sample_colour(field, vertices, normals, bake_mode, view)
+        colors = texture.sample_colour(field, vertices, normals, settings.bake_mode, settings.view)
         seconds["bake"] = seconds.get("bake", 0.0) + time.perf_counter() - started
 
     started = time.perf_counter()
-    scale = float(getattr(field, "metres_per_unit", 1.0))
-    center = (mesh.vertices.min(axis=0).astype(np.float64) + mesh.vertices.max(axis=0)) / 2
-    positions = ((vertices - center) * scale).astype(np.float32)
+    positions, scale, center, rotation = asset_frame(field.world_to_asset, vertices, mesh.vertices)
+    if rotation is not None:
+        normals = (normals @ rotation.T).astype(np.float32)
     extras = {
-        **getattr(field, "identity", {}),
+        **field.identity,
         **(metadata or {}),
-        "resolution": resolution,
+        "resolution": settings.resolution,
         "level": float(level),
-        "scale": scale,
-        "center": [float(c) for c in center],
-        "aware3d_version": _aware3d_version(),
+        **frame_extras(scale, center, rotation),
+        "aware3d_version": __version__,
     }
     glb = build_glb(
         GLBMesh(positions=positions, normals=normals, faces=faces, uv=uv, texture_png=png,
-                vertex_colors=colors, material=material, extras=extras, name=_asset_name(extras))
+                vertex_colors=colors, material=settings.material, extras=extras, name=asset_name(extras))
     )
     seconds["write"] = time.perf_counter() - started
     report("write", 1, 1)
@@ -153,9 +182,9 @@ def build_asset(
         num_queries=extraction.num_queries,
         num_dense_queries=extraction.num_dense_queries,
         num_removed_components=clean_stats.num_removed_components,
-        resolution=resolution,
+        resolution=settings.resolution,
         level=float(level),
-        texture_size=texture_size if textured else None,
+        texture_size=settings.texture_size if settings.textured else None,
         scale=scale,
         center=[float(c) for c in center],
         seconds={k: round(v, 3) for k, v in seconds.items()},
@@ -164,57 +193,53 @@ def build_asset(
     return Asset(glb=glb, stats=stats)
 
 
-def _asset_name(extras: dict[str, Any]) -> str:
-    family = extras.get("family") or "field"
+def asset_name(extras: dict[str, Any]) -> str:
+    """The glTF node/mesh name: ``family_seedN``, or ``family_<z hash>`` for an explicit latent."""
+    family = extras.get("family") or "asset"
     seed = extras.get("seed")
     return f"{family}_seed{seed}" if seed is not None else f"{family}_{extras.get('z_sha256', 'asset')}"
 
 
 def export_glb(
-    field: Field,
+    source: Field | Relief,
     path: str | os.PathLike,
-    resolution: int = marching.DEFAULT_RESOLUTION,
-    texture_size: int = texture.DEFAULT_TEXTURE_SIZE,
-    level: float | None = None,
-    target_faces: int = cleanup.DEFAULT_TARGET_FACES,
-    material: Material = "unlit",
-    bake_mode: texture.BakeMode = "surface",
-    view: texture.ViewMode = "canonical",
-    textured: bool = True,
-    vertex_colors: bool = False,
+    settings: ExportSettings | None = None,
+    *,
     metadata: dict[str, Any] | None = None,
-    coarse_resolution: int = marching.DEFAULT_COARSE_RESOLUTION,
     progress: ProgressCallback | None = None,
+    **overrides: Any,
 ) -> AssetStats:
-    """Mesh ``field``, bake its colour and write a GLB to ``path`` (atomically).
+    """Turn a field or a relief into a GLB at ``path`` (written atomically).
 
     Args:
-        field: any field (``query`` and ``bounds``); its ``default_level``, ``metres_per_unit``
-            and ``identity`` are used when present.
+        source: a field (meshed by sparse marching cubes at its density level, texture baked from
+            its colour) or a relief (its depth grid meshed in its camera, albedo as the texture).
         path: the .glb file to write; its folder must exist.
-        resolution: marching-cubes cells per axis (the coarse 32 times a power of two: 256, 512, 1024).
-        texture_size: power-of-two texture side, 16 to 4096.
-        level: density level of the surface; the field's ``default_level`` by default.
-        target_faces: decimation target.
-        material: ``"unlit"`` (KHR_materials_unlit, shows the generator's colour as is) or ``"pbr"``.
-        bake_mode, view: how colour is read at the surface (see :func:`texture.sample_colour`).
-        textured: bake a texture (with UVs); vertex_colors: also write COLOR_0.
+        settings: how (see :class:`ExportSettings`); defaults for whatever is left out.
         metadata: extra entries for the GLB's extras (pose, ...).
         progress: ``progress(stage, done, total)``.
+        **overrides: individual :class:`ExportSettings` fields (``resolution=128``) applied on top.
 
     Returns:
         The asset's statistics.
 
     Raises:
-        InputError: for bad settings or an output path in a missing folder.
-        EmptySurfaceError: when no surface crosses the level.
+        SettingsError: for a bad setting, naming it.
+        InputError: for an output path in a missing folder or not ending in .glb.
+        EmptySurfaceError: when no surface crosses the level (or the relief has no foreground).
     """
     path = check_output_path(path)
     if path.suffix.lower() != ".glb":
         raise InputError(f"the output is a binary glTF; give a file name ending in .glb, not {path.name}")
-    asset = build_asset(
-        field, resolution, texture_size, level, target_faces, material, bake_mode, view,
-        textured, vertex_colors, metadata, coarse_resolution, progress,
-    )
+    settings = resolve_settings(settings, **overrides)
+    if isinstance(source, Relief):
+        from .relief import build_relief_asset
+
+        asset = build_relief_asset(
+            source, settings.texture_size if settings.textured else None, settings.material,
+            metadata=metadata, progress=progress,
+        )
+    else:
+        asset = build_asset(source, settings, metadata=metadata, progress=progress)
     write_atomic(Path(path), asset.glb)
     return asset.stats

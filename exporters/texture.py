@@ -18,6 +18,7 @@ from scipy import ndimage
 from aware3d.cameras import Pose, pose_to_position
 from aware3d.errors import InputError
 from aware3d.fields import CANONICAL_VIEW_DIR, Field
+from aware3d.render import alpha_weights
 
 from .marching import Mesh
 
@@ -208,9 +209,7 @@ def sample_colour(
         density = out.density.cpu().reshape(len(p), _RAY_SAMPLES)
         rgb = out.rgb.cpu().reshape(len(p), _RAY_SAMPLES, 3)
         delta = 2 * _RAY_HALF_LENGTH / (_RAY_SAMPLES - 1)
-        alpha = 1 - torch.exp(-density * delta)
-        transmittance = torch.cumprod(torch.cat([torch.ones(len(p), 1), 1 - alpha[:, :-1] + 1e-10], dim=1), dim=1)
-        weights = alpha * transmittance
+        weights = alpha_weights(1 - torch.exp(-density * delta))
         colour = (weights[..., None] * rgb).sum(dim=1) / weights.sum(dim=1, keepdim=True).clamp_min(1e-8)
         total += colour
     return (total / len(directions)).clamp(0, 1).numpy()

@@ -10,9 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
-from .io import write_atomic
-from .render import ProgressCallback
+from .. import exporters
+from ..errors import InputError
+from ..exporters import ExportSettings
+from ..io import write_atomic
+from ..models import get_family
+from ..progress import ProgressCallback
+from .settings import ModelSelection
 
 logger = logging.getLogger(__name__)
 
@@ -65,34 +69,35 @@ def _load_manifest(path: Path) -> dict[str, Any]:
 def run_batch(
     folder: str | os.PathLike,
     seeds: list[int],
-    model: str | None = None,
-    checkpoint: str | os.PathLike | None = None,
+    selection: ModelSelection,
     truncation: float = 0.7,
-    device: str = "auto",
-    export_options: dict[str, Any] | None = None,
+    export: ExportSettings | None = None,
     progress: ProgressCallback | None = None,
-    ema: str = "ema",
 ) -> BatchResult:
     """Export one GLB per seed into ``folder`` and keep ``manifest.json`` up to date.
 
-    An asset already listed as done with the same settings, whose file still exists, is skipped.
-    A failing seed is recorded in the manifest and in the result; the others go on.
+    The manifest records the settings (family, resolved loader options, truncation and every
+    export setting); an asset already listed as done with the same settings, whose file still
+    exists, is skipped. A failing seed is recorded in the manifest and in the result; the others go on.
 
     Raises:
         InputError: when ``folder`` is a file or no seeds are given.
     """
-    from . import load_generator
-    from .exporters import export_glb
+    from .. import load_generator
 
     folder = Path(folder).expanduser()
     if folder.exists() and not folder.is_dir():
         raise InputError(f"batch output {folder} is a file; give a folder")
     if not seeds:
         raise InputError("no seeds to export")
-    gen = load_generator(checkpoint, model, device, ema=ema)
+    export = export or ExportSettings()
+    gen = load_generator(selection.checkpoint, selection.model, selection.device, **selection.options)
     folder.mkdir(parents=True, exist_ok=True)
     manifest_path = folder / MANIFEST_NAME
-    settings = {"family": gen.family, "truncation": truncation, "ema": ema, **(export_options or {})}
+    settings = {
+        "family": gen.family, "options": get_family(gen.family).resolve_options(selection.options),
+        "truncation": truncation, "export": export.to_dict(),
+    }
     manifest = _load_manifest(manifest_path)
     if manifest.get("settings") != settings:
         manifest = {"settings": settings, "checkpoint_sha256": gen.info.get("checkpoint_sha256"), "assets": {}}
@@ -106,7 +111,7 @@ def run_batch(
         else:
             try:
                 field_ = gen.field(seed=seed, truncation=truncation)
-                stats = export_glb(field_, folder / name, **(export_options or {}))
+                stats = exporters.export_glb(field_, folder / name, export)
                 assets[str(seed)] = {"file": name, "status": "ok", "stats": stats.to_dict()}
                 result.num_written += 1
             except Exception as err:  # one bad asset must not stop the batch; it is reported

@@ -1,5 +1,11 @@
-"""The ``aware3d`` command line. Each subcommand is a dataclass whose field help becomes ``--help``;
-its ``run()`` only calls library functions. Exit codes: 0 success, 1 failure, 2 bad input, 130 Ctrl-C."""
+"""The ``aware3d`` command line.
+
+Every option comes from a settings group (:class:`~aware3d.app.settings.ModelSelection`,
+:class:`~aware3d.app.settings.PreviewSettings`, :class:`~aware3d.exporters.ExportSettings`): the
+flag, its type, choices, default and help are read from the dataclass field, and the family
+options (``--ema``) from the registry. Each command only calls library functions.
+Exit codes: 0 success, 1 failure, 2 bad input, 130 Ctrl-C.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +14,20 @@ import dataclasses
 import json
 import sys
 import traceback
+import typing
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, NoReturn
+from typing import Any, Literal, NoReturn
 
-from .errors import Aware3DError, InputError
+from ..errors import Aware3DError, InputError
+from ..settings import Settings, SettingsError
+from .settings import ModelSelection, PreviewSettings
 
 _EXIT_USAGE = 2
 _EXIT_INTERRUPTED = 130
 
-
-def _option(*flags: str, help: str, type: Callable | None = None, choices=None, required: bool = False, **kw) -> Any:
-    """A dataclass field that describes its command-line option."""
-    meta = {"flags": flags, "help": help, "type": type, "choices": choices, "required": required}
-    return field(metadata=meta, **kw)
+_OPTIONS_DEST = "family_option_"
+"""Prefix of the argparse destinations that collect family loader options."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,289 +55,283 @@ def _make_progress() -> Callable[[str, int, int], None]:
     return progress
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
+# --- flags derived from the settings groups ----------------------------------------------------
 
 
-# --- subcommands ------------------------------------------------------------------------
+def flag_name(key: str) -> str:
+    """The command-line spelling of a settings key: ``texture_size`` -> ``--texture-size``."""
+    return "--" + key.replace("_", "-")
 
 
-@dataclass
-class PreviewCommand:
-    """Render a preview PNG of one identity seen from a chosen pose."""
-
-    name: ClassVar[str] = "preview"
-    output: Path = _option("-o", "--output", type=Path, required=True, help="PNG file to write", default=None)
-    model: str | None = _option("--model", help="model family (see `aware3d models`); detected from --checkpoint when left out", default=None)
-    checkpoint: Path | None = _option("--checkpoint", type=Path, help="official checkpoint file (not needed for demo)", default=None)
-    seed: int = _option("--seed", type=int, help="identity seed", default=0)
-    truncation: float = _option("--truncation", type=float, help="truncation psi: 1 keeps the sample, 0 is the average identity", default=0.7)
-    yaw: float = _option("--yaw", type=float, help="radians; positive shows the head turned toward its own left", default=0.0)
-    pitch: float = _option("--pitch", type=float, help="radians, |pitch| < pi/2; positive looks from below", default=0.0)
-    radius: float | None = _option("--radius", type=float, help="camera distance in world units (default: the model's own)", default=None)
-    fov: float | None = _option("--fov", type=float, help="field of view in degrees (default: the model's own)", default=None)
-    size: int = _option("--size", type=int, help="image width and height in pixels", default=256)
-    device: str = _option("--device", choices=("auto", "cpu", "cuda"), help="where to run the model", default="auto")
-    ema: str = _option("--ema", choices=("ema", "ema2", "none"), help="pi-GAN/GRAM: which EMA file beside the generator to apply", default="ema")
-
-    def run(self) -> int:
-        from . import load_generator
-        from .cameras import Pose
-        from .io import check_output_path, encode_png, write_atomic
-
-        if self.size <= 0:
-            raise InputError(f"--size must be a positive number of pixels, got {self.size}")
-        check_output_path(self.output)
-        if self.output.suffix.lower() != ".png":
-            raise InputError(f"the preview is a PNG image; give an output name ending in .png, not {self.output.name}")
-        pose = Pose(yaw=self.yaw, pitch=self.pitch, radius=self.radius, fov=self.fov)
-        if self.model is None and self.checkpoint is None:
-            raise InputError("give --model (for example --model demo) or --checkpoint")
-        gen = load_generator(self.checkpoint, self.model, self.device, ema=self.ema)
-        field_ = gen.field(seed=self.seed, truncation=self.truncation)
-        image = gen.render(field_, pose, size=self.size, progress=_make_progress())
-        write_atomic(self.output, encode_png(image))
-        print(self.output)
-        return 0
+def _argument_type(kind: Any) -> tuple[Any, tuple | None]:
+    """argparse ``type`` and ``choices`` for a field annotation."""
+    if typing.get_origin(kind) in (typing.Union, __import__("types").UnionType):
+        kind = next(k for k in typing.get_args(kind) if k is not type(None))
+    if typing.get_origin(kind) is Literal:
+        return str, typing.get_args(kind)
+    return kind, None
 
 
-@dataclass
-class ModelsCommand:
-    """List the model families, the files each expects and their licences."""
-
-    name: ClassVar[str] = "models"
-    as_json: bool = _option("--json", help="print JSON instead of a table", default=False)
-
-    def run(self) -> int:
-        from .models import FAMILIES
-
-        rows = [
-            {"family": s.name, "title": s.title, "loads": s.implemented, "files": s.files, "licence": s.licence}
-            for s in FAMILIES.values()
-        ]
-        if self.as_json:
-            print(json.dumps(rows, indent=2))
-            return 0
-        for row in rows:
-            status = "ready" if row["loads"] else "not yet loadable"
-            print(f"{row['family']:<8} {row['title']} [{status}]")
-            print(f"{'':<8} files:   {row['files']}")
-            print(f"{'':<8} licence: {row['licence']}")
-        return 0
-
-
-@dataclass
-class InfoCommand:
-    """Identify a checkpoint file's family and sha256 without building the model or running its code."""
-
-    name: ClassVar[str] = "info"
-    checkpoint: Path = _option("checkpoint", type=Path, help="checkpoint file", default=None)
-    as_json: bool = _option("--json", help="print JSON instead of text", default=False)
-
-    def run(self) -> int:
-        from .checkpoints import inspect_checkpoint
-        from .models import get_family
-
-        info = inspect_checkpoint(self.checkpoint)
-        record = {
-            "path": str(info.path),
-            "family": info.family,
-            "variant": info.variant,
-            "format": info.format,
-            "size": info.size,
-            "sha256": info.sha256,
-            "loadable": get_family(info.family).implemented,
-        }
-        if self.as_json:
-            print(json.dumps(record, indent=2))
-        else:
-            for key, value in record.items():
-                print(f"{key:<9} {value if value is not None else '-'}")
-        return 0
-
-
-@dataclass
-class _ExportOptions:
-    """Options shared by ``generate`` and ``batch``."""
-
-    model: str | None = _option("--model", help="model family (see `aware3d models`); detected from --checkpoint when left out", default=None)
-    checkpoint: Path | None = _option("--checkpoint", type=Path, help="official checkpoint file (not needed for demo)", default=None)
-    truncation: float = _option("--truncation", type=float, help="truncation psi: 1 keeps the sample, 0 is the average identity", default=0.7)
-    resolution: int = _option("--resolution", type=int, help="marching-cubes cells per axis: 128, 256, 512 or 1024", default=256)
-    level: float | None = _option("--level", type=float, help="density level of the surface (default: the family's own, see README)", default=None)
-    faces: int = _option("--faces", type=int, help="decimate to about this many faces", default=50_000)
-    texture_size: int = _option("--texture-size", type=int, help="texture side in pixels, a power of two up to 4096", default=1024)
-    material: str = _option("--material", choices=("unlit", "pbr"), help="unlit shows the generator's colour as is; pbr is lit (metallic 0)", default="unlit")
-    bake: str = _option("--bake", choices=("surface", "ray"), help="read colour at the surface, or composite a short ray through it", default="surface")
-    view: str = _option("--view", choices=("canonical", "average"), help="view direction(s) for colour: frontal, or averaged over five views", default="canonical")
-    vertex_colors: bool = _option("--vertex-colors", help="also write per-vertex colours (COLOR_0)", default=False)
-    no_texture: bool = _option("--no-texture", help="skip UVs and the texture (use with --vertex-colors)", default=False)
-    device: str = _option("--device", choices=("auto", "cpu", "cuda"), help="where to run the model", default="auto")
-    ema: str = _option("--ema", choices=("ema", "ema2", "none"), help="pi-GAN/GRAM: which EMA file beside the generator to apply", default="ema")
-
-    def _check_export(self) -> None:
-        from aware3d.exporters.texture import check_texture_size
-
-        if self.model is None and self.checkpoint is None:
-            raise InputError("give --model (for example --model demo) or --checkpoint")
-        if self.resolution <= 0:
-            raise InputError(f"--resolution must be positive, got {self.resolution}")
-        if self.faces < 100:
-            raise InputError(f"--faces must be at least 100, got {self.faces}")
-        if not self.no_texture:
-            check_texture_size(self.texture_size)
-
-    def _export_kwargs(self) -> dict[str, Any]:
-        return {
-            "resolution": self.resolution,
-            "texture_size": self.texture_size,
-            "level": self.level,
-            "target_faces": self.faces,
-            "material": self.material,
-            "bake_mode": self.bake,
-            "view": self.view,
-            "textured": not self.no_texture,
-            "vertex_colors": self.vertex_colors,
-        }
-
-
-@dataclass
-class GenerateCommand(_ExportOptions):
-    """Generate one identity as a textured GLB (and optionally a preview PNG)."""
-
-    name: ClassVar[str] = "generate"
-    output: Path = _option("-o", "--output", type=Path, required=True, help="GLB file to write", default=None)
-    seed: int = _option("--seed", type=int, help="identity seed", default=0)
-    preview: Path | None = _option("--preview", type=Path, help="also render a preview PNG at --yaw/--pitch", default=None)
-    yaw: float = _option("--yaw", type=float, help="preview yaw in radians (recorded in the metadata)", default=0.0)
-    pitch: float = _option("--pitch", type=float, help="preview pitch in radians, |pitch| < pi/2", default=0.0)
-    fov: float | None = _option("--fov", type=float, help="preview field of view in degrees (default: the model's own)", default=None)
-    size: int = _option("--size", type=int, help="preview width and height in pixels", default=256)
-    as_json: bool = _option("--json", help="print the mesh statistics as JSON", default=False)
-
-    def run(self) -> int:
-        from . import load_generator
-        from .cameras import Pose
-        from .exporters import export_glb
-        from .io import check_output_path, encode_png, write_atomic
-
-        self._check_export()
-        check_output_path(self.output)
-        if self.output.suffix.lower() != ".glb":
-            raise InputError(f"the output is a binary glTF; give a file name ending in .glb, not {self.output.name}")
-        pose = Pose(yaw=self.yaw, pitch=self.pitch, fov=self.fov)
-        if self.preview is not None:
-            check_output_path(self.preview)
-            if self.size <= 0:
-                raise InputError(f"--size must be a positive number of pixels, got {self.size}")
-        gen = load_generator(self.checkpoint, self.model, self.device, ema=self.ema)
-        field_ = gen.field(seed=self.seed, truncation=self.truncation)
-        progress = _make_progress()
-        metadata = {"pose": {"yaw": pose.yaw, "pitch": pose.pitch, "fov": gen.camera.resolve(pose).fov}}
-        stats = export_glb(field_, self.output, metadata=metadata, progress=progress, **self._export_kwargs())
-        if self.preview is not None:
-            image = gen.render(field_, pose, size=self.size, progress=progress)
-            write_atomic(self.preview, encode_png(image))
-        record = {"output": str(self.output), **stats.to_dict()}
-        if self.as_json:
-            print(json.dumps(record, indent=2))
-        else:
-            print(
-                f"{self.output}: {stats.num_faces} faces, {stats.num_vertices} vertices, "
-                f"{'watertight' if stats.watertight else 'not watertight'}, {stats.height_m:.3f} m tall, "
-                f"{stats.file_size / 1e6:.1f} MB; {stats.num_queries} field queries "
-                f"({stats.num_dense_queries / stats.num_queries:.0f}x fewer than dense); "
-                + ", ".join(f"{k} {v:.2f} s" for k, v in stats.seconds.items())
-            )
-        return 0
-
-
-@dataclass
-class BatchCommand(_ExportOptions):
-    """Export many identities to a folder of GLBs with a manifest; re-running skips finished ones."""
-
-    name: ClassVar[str] = "batch"
-    output: Path = _option("-o", "--output", type=Path, required=True, help="folder for the GLBs and manifest.json", default=None)
-    seeds: str = _option("--seeds", required=True, help="seeds: a range 0-19, a list 1,5,9, or both 0-4,10", default=None)
-
-    def run(self) -> int:
-        from .batch import parse_seeds, run_batch
-
-        self._check_export()
-        seeds = parse_seeds(self.seeds)
-        result = run_batch(
-            self.output, seeds, model=self.model, checkpoint=self.checkpoint, truncation=self.truncation,
-            device=self.device, export_options=self._export_kwargs(), progress=_make_progress(), ema=self.ema,
-        )
-        print(f"{result.num_written} written, {result.num_skipped} already done, {len(result.failures)} failed; manifest: {result.manifest}")
-        for seed, message in result.failures.items():
-            sys.stderr.write(f"aware3d batch: seed {seed} failed: {message}\n")
-        return 1 if result.failures else 0
-
-
-@dataclass
-class ServeCommand:
-    """Run the JSON-lines worker on stdin/stdout (the Blender add-on starts this; see README)."""
-
-    name: ClassVar[str] = "serve"
-
-    def run(self) -> int:
-        from .serve import serve
-
-        return serve()
-
-
-COMMANDS = (PreviewCommand, GenerateCommand, BatchCommand, ModelsCommand, InfoCommand, ServeCommand)
-
-
-def _add_options(parser: argparse.ArgumentParser, command: type) -> None:
-    for f in dataclasses.fields(command):
-        meta = f.metadata
-        flags = meta["flags"]
-        if f.type in ("bool", bool):
-            parser.add_argument(*flags, dest=f.name, action="store_true", help=meta["help"])
+def add_settings_arguments(parser: argparse.ArgumentParser, group: type[Settings], keys: tuple[str, ...] | None = None) -> None:
+    """Add one flag per field of ``group`` (or of ``keys``), with its type, choices, default and help."""
+    hints = typing.get_type_hints(group)
+    for f in dataclasses.fields(group):
+        if (keys is not None and f.name not in keys) or f.name == "options":
             continue
-        kwargs = {"help": f"{meta['help']} (default: {f.default})" if not meta["required"] else meta["help"]}
-        if meta["type"] is not None:
-            kwargs["type"] = meta["type"]
-        if meta["choices"] is not None:
-            kwargs["choices"] = meta["choices"]
-        if flags[0].startswith("-"):
-            kwargs.update(dest=f.name, default=f.default, required=meta["required"])
-        parser.add_argument(*flags, **kwargs)
+        flags = (flag_name(f.name), *f.metadata.get("flags", ()))
+        default = f.default
+        if hints[f.name] is bool:
+            parser.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=default, help=f.metadata["help"])
+            continue
+        kind, choices = _argument_type(hints[f.name])
+        parser.add_argument(*flags, dest=f.name, type=kind, choices=choices, default=default,
+                            help=f"{f.metadata['help']} (default: {default})")
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--model``, ``--checkpoint``, ``--device`` and one flag per family loader option in the registry."""
+    from ..models import all_options
+
+    add_settings_arguments(parser, ModelSelection)
+    for option in all_options().values():
+        parser.add_argument(flag_name(option.name), dest=_OPTIONS_DEST + option.name, choices=option.choices, default=None,
+                            help=f"{option.help} (families that take it; default: {option.default})")
+
+
+def settings_from_args(group: type[Settings], args: argparse.Namespace) -> Any:
+    """The ``group`` instance the parsed flags describe (validated: a SettingsError names the key)."""
+    values = {k: getattr(args, k) for k in group.keys() if hasattr(args, k)}
+    if "options" in group.keys():
+        values["options"] = {k[len(_OPTIONS_DEST):]: v for k, v in vars(args).items() if k.startswith(_OPTIONS_DEST) and v is not None}
+    return group(**values)
+
+
+def _selection(args: argparse.Namespace) -> ModelSelection:
+    selection = settings_from_args(ModelSelection, args)
+    if selection.model is None and selection.checkpoint is None:
+        raise InputError("give --model (for example --model demo) or --checkpoint")
+    return selection
+
+
+def _load(selection: ModelSelection):
+    from .. import load_generator
+
+    return load_generator(selection.checkpoint, selection.model, selection.device, **selection.options)
+
+
+def _pose(preview: PreviewSettings):
+    from ..cameras import Pose
+
+    return Pose(yaw=preview.yaw, pitch=preview.pitch, radius=preview.radius, fov=preview.fov)
+
+
+def _check_suffix(path: Path, suffix: str, what: str) -> Path:
+    from ..io import check_output_path
+
+    check_output_path(path)
+    if path.suffix.lower() != suffix:
+        raise InputError(f"the output is {what}; give a file name ending in {suffix}, not {path.name}")
+    return path
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+def _preview(args: argparse.Namespace) -> int:
+    """Render a preview PNG of one identity seen from a chosen pose."""
+    from ..io import encode_png, write_atomic
+
+    preview = settings_from_args(PreviewSettings, args)
+    output = _check_suffix(args.output, ".png", "a PNG image")
+    pose = _pose(preview)
+    gen = _load(_selection(args))
+    image = gen.render(gen.field(seed=preview.seed, truncation=preview.truncation), pose, size=preview.size, progress=_make_progress())
+    write_atomic(output, encode_png(image))
+    print(output)
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    """Generate one identity as a textured GLB (and optionally a preview PNG)."""
+    from ..exporters import ExportSettings
+    from .export import generate_asset
+
+    preview = settings_from_args(PreviewSettings, args)
+    export = settings_from_args(ExportSettings, args)
+    output = _check_suffix(args.output, ".glb", "a binary glTF")
+    if args.preview is not None:
+        _check_suffix(args.preview, ".png", "a PNG image")
+    result = generate_asset(_load(_selection(args)), preview, export, output, args.preview, progress=_make_progress())
+    stats = result.stats
+    if args.as_json:
+        print(json.dumps({"output": str(output), **stats.to_dict()}, indent=2))
+    else:
+        print(
+            f"{output}: {stats.num_faces} faces, {stats.num_vertices} vertices, "
+            f"{'watertight' if stats.watertight else 'not watertight'}, {stats.height_m:.3f} m tall, "
+            f"{stats.file_size / 1e6:.1f} MB; {stats.num_queries} field queries "
+            f"({stats.num_dense_queries / max(stats.num_queries, 1):.0f}x fewer than dense); "
+            + ", ".join(f"{k} {v:.2f} s" for k, v in stats.seconds.items())
+        )
+    return 0
+
+
+def _batch(args: argparse.Namespace) -> int:
+    """Export many identities to a folder of GLBs with a manifest; re-running skips finished ones."""
+    from ..exporters import ExportSettings
+    from .batch import parse_seeds, run_batch
+
+    export = settings_from_args(ExportSettings, args)
+    seeds = parse_seeds(args.seeds)
+    preview = settings_from_args(PreviewSettings, args)
+    result = run_batch(args.output, seeds, _selection(args), preview.truncation, export, progress=_make_progress())
+    print(f"{result.num_written} written, {result.num_skipped} already done, {len(result.failures)} failed; manifest: {result.manifest}")
+    for seed, message in result.failures.items():
+        sys.stderr.write(f"aware3d batch: seed {seed} failed: {message}\n")
+    return 1 if result.failures else 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    """List the model families, the files each expects, their options and licences."""
+    from ..models import FAMILIES
+
+    rows = [spec.to_dict() for spec in FAMILIES.values()]
+    if args.as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for spec in FAMILIES.values():
+        status = "ready" if spec.implemented else "not yet loadable"
+        print(f"{spec.name:<8} {spec.title} [{status}]")
+        print(f"{'':<8} files:   {spec.files}")
+        for option in spec.options:
+            print(f"{'':<8} --{option.name} {'|'.join(option.choices)} (default {option.default}): {option.help}")
+        print(f"{'':<8} licence: {spec.licence.name}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    """Identify a checkpoint file's family and sha256 without building the model or running its code."""
+    from ..models import inspect_checkpoint
+
+    info = inspect_checkpoint(args.checkpoint)
+    record = {
+        "path": str(info.path), "family": info.family, "variant": info.variant, "format": info.format,
+        "size": info.size, "sha256": info.sha256, "loadable": info.loadable,
+    }
+    if args.as_json:
+        print(json.dumps(record, indent=2))
+    else:
+        for key, value in record.items():
+            print(f"{key:<9} {value if value is not None else '-'}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Run the JSON-lines worker on stdin/stdout (the Blender add-on starts this; see README)."""
+    from .serve import serve
+
+    return serve()
+
+
+def _download(args: argparse.Namespace) -> int:
+    """Fetch official weights onto this machine (never run by aware3d itself); prints each licence first."""
+    from .download import run_download
+
+    return run_download(args.names, list_only=args.list, dry_run=args.dry_run, force=args.force, cache=args.cache)
+
+
+def _configure_preview(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
+    _add_model_arguments(parser)
+    add_settings_arguments(parser, PreviewSettings)
+
+
+def _configure_generate(parser: argparse.ArgumentParser) -> None:
+    from ..exporters import ExportSettings
+
+    parser.add_argument("-o", "--output", type=Path, required=True, help="GLB file to write")
+    parser.add_argument("--preview", type=Path, default=None, help="also render a preview PNG at --yaw/--pitch")
+    parser.add_argument("--json", dest="as_json", action="store_true", help="print the mesh statistics as JSON")
+    _add_model_arguments(parser)
+    add_settings_arguments(parser, PreviewSettings)
+    add_settings_arguments(parser, ExportSettings)
+    parser.add_argument("--no-texture", dest="textured", action="store_false", help="same as --no-textured")
+
+
+def _configure_batch(parser: argparse.ArgumentParser) -> None:
+    from ..exporters import ExportSettings
+
+    parser.add_argument("-o", "--output", type=Path, required=True, help="folder for the GLBs and manifest.json")
+    parser.add_argument("--seeds", required=True, help="seeds: a range 0-19, a list 1,5,9, or both 0-4,10")
+    _add_model_arguments(parser)
+    add_settings_arguments(parser, PreviewSettings, keys=("truncation",))
+    add_settings_arguments(parser, ExportSettings)
+    parser.add_argument("--no-texture", dest="textured", action="store_false", help="same as --no-textured")
+
+
+def _configure_models(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", dest="as_json", action="store_true", help="print JSON instead of a table")
+
+
+def _configure_info(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", type=Path, help="checkpoint file")
+    parser.add_argument("--json", dest="as_json", action="store_true", help="print JSON instead of text")
+
+
+def _configure_download(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("names", nargs="*", help="releases to fetch as family/variant (see --list)")
+    parser.add_argument("--list", action="store_true", help="list the official releases and their licences")
+    parser.add_argument("--dry-run", action="store_true", help="say what would be fetched and where; touch nothing")
+    parser.add_argument("--force", action="store_true", help="fetch again even if the file is present and verified")
+    parser.add_argument("--cache", type=Path, default=None, help="folder for the weights (default: $AWARE3D_CACHE or ~/.cache/aware3d/weights)")
+
+
+COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
+    "preview": (_configure_preview, _preview),
+    "generate": (_configure_generate, _generate),
+    "batch": (_configure_batch, _batch),
+    "models": (_configure_models, _models),
+    "info": (_configure_info, _info),
+    "serve": (lambda parser: None, _serve),
+    "download": (_configure_download, _download),
+}
+"""Each subcommand: how to configure its parser, and what runs it (its docstring is its help)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``aware3d`` argument parser, one subparser per command dataclass."""
-    from . import __version__
+    """The ``aware3d`` argument parser, one subparser per command."""
+    from ..version import __version__
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     parser = _Parser(prog="aware3d", description="Turn 3D-aware face generators into textured 3D assets.", parents=[common])
     parser.add_argument("--version", action="version", version=f"aware3d {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for command in COMMANDS:
-        child = sub.add_parser(command.name, help=command.__doc__.splitlines()[0], description=command.__doc__, parents=[common])
-        _add_options(child, command)
-        child.set_defaults(_command=command)
+    for name, (configure, run) in COMMANDS.items():
+        child = sub.add_parser(name, help=run.__doc__.splitlines()[0], description=run.__doc__, parents=[common])
+        configure(child)
+        child.set_defaults(_run=run)
     return parser
+
+
+def _user_message(err: Aware3DError) -> str:
+    """The error's sentence, with a settings key spelled as the flag the user typed."""
+    message = str(err)
+    if isinstance(err, SettingsError) and message.startswith(err.key):
+        message = flag_name(err.key) + message[len(err.key):]
+    return message
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     args = build_parser().parse_args(argv)
-    command_cls = args._command
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(command_cls)}
     try:
-        return command_cls(**values).run()
+        return args._run(args)
     except KeyboardInterrupt:
         sys.stderr.write("aware3d: interrupted\n")
         return _EXIT_INTERRUPTED
     except Aware3DError as err:
         if args.debug:
             traceback.print_exc()
-        sys.stderr.write(f"aware3d {command_cls.name}: error: {err}\n")
+        sys.stderr.write(f"aware3d {args.command}: error: {_user_message(err)}\n")
         return err.exit_code

@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..cameras import CameraSpec, Pose, pose_to_camera
+from ..cameras import Camera, CameraSpec, Pose, pose_to_camera
 from ..errors import InputError
 from ..fields import BaseField
-from ..render import ProgressCallback, RenderResult, RenderSettings, render_image
+from ..progress import ProgressCallback
+from ..render import RenderResult, RenderSettings, render_image
 
 TRUNCATION_NUM_SAMPLES = 10000
 """z samples averaged for truncation, as pi-GAN and GRAM do (``generate_avg_frequencies``)."""
@@ -110,8 +111,21 @@ class Generator:
         settings: RenderSettings | None = None,
         progress: ProgressCallback | None = None,
     ) -> RenderResult:
-        """Render ``field`` at ``pose`` and keep the opacity (see :func:`aware3d.render.render_image`)."""
-        camera = pose_to_camera(pose, self.camera)
+        """Render ``field`` at ``pose`` and keep the opacity, with the family's preview renderer."""
+        return self._render_preview(field, pose_to_camera(pose, self.camera), size, settings, progress)
+
+    def _render_preview(
+        self,
+        field: BaseField,
+        camera: Camera,
+        size: int | tuple[int, int],
+        settings: RenderSettings | None,
+        progress: ProgressCallback | None,
+    ) -> RenderResult:
+        """The preview-renderer hook: deterministic volume rendering (:func:`aware3d.render.render_image`)
+        with the family's settings unless others are given. A family with a renderer of its own
+        (GRAM's manifolds, EG3D's neural renderer) overrides this, and must honour ``settings``
+        or reject them, never ignore them."""
         return render_image(field, camera, size, settings or self.render_settings, self.device, progress)
 
     def render(

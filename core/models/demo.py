@@ -17,12 +17,14 @@ from typing import Any
 
 import torch
 
-from ..cameras import CameraSpec
+from ..cameras import PIGAN_CONVENTION, CameraSpec
 from ..device import DeviceLike, resolve_device
 from ..errors import InputError
-from ..fields import DEFAULT_CHUNK_SIZE, BaseField, Bounds, FieldSample
+from ..fields import DEFAULT_CHUNK_SIZE, Y_UP_METRES, BaseField, Bounds, FieldSample
 from ..render import RenderSettings
+from . import releases
 from .base import TRUNCATION_NUM_SAMPLES, TRUNCATION_SEED, Generator
+from .registry import FamilySpec
 
 Z_DIM = 16
 """One latent dimension per head trait (see ``_TRAITS``)."""
@@ -45,7 +47,11 @@ DEFAULT_LEVEL = DENSITY_SCALE * math.log(2.0)
 BOUNDS = Bounds(lo=(-0.15, -0.17, -0.16), hi=(0.15, 0.17, 0.17))
 """Holds every head the traits can make; the neck is cut flat at y = -0.16 so surfaces close."""
 
-CAMERA = CameraSpec(convention="pigan", radius=1.5, fov=14.0)
+CAMERA = CameraSpec(PIGAN_CONVENTION, radius=1.5, fov=14.0)
+"""pi-GAN's camera model, pulled back so the whole head and neck fit the frame."""
+
+FRAME = Y_UP_METRES
+"""Built in metres at life size, y up, face toward +z."""
 """pi-GAN's camera model, pulled back so the whole head and neck fit the frame."""
 
 _LIGHT_DIR = (-0.45, 0.6, 0.66)
@@ -123,7 +129,7 @@ class DemoField(BaseField):
     """One procedural head. Query points are metres in the GAN world (y up, face toward +z)."""
 
     default_level = DEFAULT_LEVEL
-    metres_per_unit = 1.0
+    frame = FRAME
 
     def __init__(self, params: HeadParams, device: torch.device, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
         super().__init__(BOUNDS, device, chunk_size)
@@ -291,3 +297,16 @@ def load(path: str | None = None, device: DeviceLike = "auto") -> DemoGenerator:
     if path is not None:
         raise InputError("the demo model takes no checkpoint; leave out the checkpoint path")
     return DemoGenerator(device)
+
+
+FAMILY = FamilySpec(
+    name="demo",
+    title="aware3d procedural demo heads (not learned)",
+    files="none: built in",
+    licence=releases.AWARE3D_LICENCE,
+    loader=load,
+    convention=CAMERA.convention,
+    frame=FRAME,
+    default_level=DEFAULT_LEVEL,
+    builtin=True,
+)

@@ -31,14 +31,27 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..cameras import CameraSpec, Pose, pose_to_camera
-from ..checkpoints import file_sha256, safe_load
+from ..cameras import PIGAN_CONVENTION, Camera, CameraSpec
+from ..checkpoints import PickleSummary, file_sha256, safe_load
 from ..device import DeviceLike, resolve_device
 from ..errors import CheckpointError, InputError
-from ..fields import CANONICAL_VIEW_DIR, BaseField, Bounds, FieldSample
-from ..render import ProgressCallback, RenderResult, RenderSettings, camera_rays
+from ..fields import CANONICAL_VIEW_DIR, Y_UP_METRES, BaseField, Bounds, FieldSample
+from ..progress import ProgressCallback
+from ..render import RenderResult, RenderSettings, alpha_weights, camera_rays
+from . import releases
 from .base import Generator
-from .siren import apply_ema, average_mapping, check_ema_choice, film, linear_from, mapping_layers, truncated_modulation
+from .registry import FamilySpec
+from .siren import (
+    EMA_GLOBAL,
+    EMA_OPTION,
+    apply_ema,
+    average_mapping,
+    check_ema_choice,
+    film,
+    linear_from,
+    mapping_layers,
+    truncated_modulation,
+)
 
 NUM_FILM_LAYERS = 8
 SAMPLE_WARP = 2 / 0.24
@@ -49,6 +62,9 @@ INTERSECTION_MIN_STEP = 0.05
 """``calculate_intersection`` interpolates only where the sample network changes by more than this."""
 DEFAULT_LEVEL = math.log(2) / 0.04
 """Density at which one manifold sample (interval 0.04) is half opaque."""
+
+FRAME = Y_UP_METRES
+"""GRAM keeps pi-GAN's world: y up, a face about 0.24 units (metres) tall."""
 
 
 @dataclass(frozen=True)
@@ -70,11 +86,11 @@ class GramConfig:
 
 _CONFIGS = {
     128: GramConfig("FFHQ", (0.0, 0.0, -1.5), 0.24, (23.0, 8.0, 23), True, 0.04, False,
-                    CameraSpec("pigan", radius=1.0, fov=12.0), 0.12, Bounds((-0.15,) * 3, (0.15,) * 3), True),
+                    CameraSpec(PIGAN_CONVENTION, radius=1.0, fov=12.0), 0.12, Bounds((-0.15,) * 3, (0.15,) * 3), True),
     64: GramConfig("CATS", (0.0, 0.0, -1.5), 0.24, (23.0, 8.0, 23), True, 0.04, False,
-                   CameraSpec("pigan", radius=1.0, fov=12.0), 0.12, Bounds((-0.15,) * 3, (0.15,) * 3), True),
+                   CameraSpec(PIGAN_CONVENTION, radius=1.0, fov=12.0), 0.12, Bounds((-0.15,) * 3, (0.15,) * 3), True),
     256: GramConfig("CARLA", (0.0, 0.0, 0.0), 2.0, (35.0, 5.0, 48), False, 0.02, True,
-                    CameraSpec("pigan", radius=1.0, fov=30.0), 0.3, Bounds((-0.3,) * 3, (0.3,) * 3), False),
+                    CameraSpec(PIGAN_CONVENTION, radius=1.0, fov=30.0), 0.3, Bounds((-0.3,) * 3, (0.3,) * 3), False),
 }
 """Keyed by the sample network's width, which tells the configurations apart."""
 
@@ -138,7 +154,7 @@ class GramField(BaseField):
     """One GRAM identity: the radiance field, plus the sample network as :meth:`manifold`."""
 
     default_level = DEFAULT_LEVEL
-    metres_per_unit = 1.0
+    frame = FRAME
 
     def __init__(self, weights: GramWeights, config: GramConfig, frequencies, phases, device: torch.device) -> None:
         super().__init__(config.bounds, device)
@@ -245,9 +261,7 @@ def render_manifolds(field: GramField, camera, size: int, rays_per_chunk: int = 
         delta = torch.full_like(sigma, config.delta)
         delta[:, -1] = _FINAL_DELTA if config.background else config.delta
         delta = torch.where(is_background, torch.full_like(delta, _FINAL_DELTA), delta)
-        a = (1 - torch.exp(-delta * sigma)) * valid
-        transmittance = torch.cumprod(torch.cat([torch.ones_like(a[:, :1]), 1 - a + 1e-10], dim=1), dim=1)[:, :-1]
-        weights = a * transmittance
+        weights = alpha_weights((1 - torch.exp(-delta * sigma)) * valid)
         colour[start : start + rays_per_chunk] = (weights[..., None] * rgb).sum(dim=1)
         alpha[start : start + rays_per_chunk] = weights.sum(dim=1)
         if progress is not None:
@@ -289,12 +303,15 @@ class GramGenerator(Generator):
         return GramField(self.weights, self.config, frequencies, phases, self.device)
 
     @torch.inference_mode()
-    def render_result(self, field: GramField, pose: Pose, size: int = 256, settings: RenderSettings | None = None,
-                      progress: ProgressCallback | None = None) -> RenderResult:
-        """Previews use GRAM's own manifold renderer, so they look like the paper's images."""
-        if not isinstance(size, int) or size <= 0:
-            raise InputError(f"image size must be a positive integer, got {size!r}")
-        return render_manifolds(field, pose_to_camera(pose, self.camera), size, progress=progress)
+    def _render_preview(self, field: GramField, camera: Camera, size: int | tuple[int, int],
+                        settings: RenderSettings | None, progress: ProgressCallback | None) -> RenderResult:
+        """Previews use GRAM's own manifold renderer, so they look like the paper's images; its
+        sampling is GRAM's, so volume-rendering settings are refused rather than ignored."""
+        if settings is not None:
+            raise InputError("GRAM previews use GRAM's manifold renderer, which takes no RenderSettings; pass settings=None")
+        if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+            raise InputError(f"GRAM previews are square: the image size must be a positive integer, got {size!r}")
+        return render_manifolds(field, camera, size, progress=progress)
 
 
 def load(path: str | None, device: DeviceLike = "auto", ema: str = "ema") -> GramGenerator:
@@ -302,3 +319,28 @@ def load(path: str | None, device: DeviceLike = "auto", ema: str = "ema") -> Gra
     if path is None:
         raise InputError("GRAM needs its generator.pth: pass --checkpoint PATH/generator.pth")
     return GramGenerator(path, device, ema)
+
+
+def variant(path: Path, summary: PickleSummary) -> str | None:
+    """The released configuration (FFHQ, CATS, CARLA) of a generator.pth, from its sample network's width.
+
+    Reads the state dict (tensors only; nothing is built or run).
+    """
+    return config_for_state(safe_load(path)).name
+
+
+FAMILY = FamilySpec(
+    name="gram",
+    title="GRAM (Deng et al., CVPR 2022)",
+    files="generator.pth (a state dict) with ema.pth beside it (FFHQ, CATS, CARLA)",
+    licence=releases.GRAM_LICENCE,
+    loader=load,
+    convention=PIGAN_CONVENTION,
+    frame=FRAME,
+    options=(EMA_OPTION,),
+    default_level=DEFAULT_LEVEL,
+    state_keys=("representation.sample_network", "representation.rf_network"),
+    companion_globals=(EMA_GLOBAL,),
+    variant=variant,
+    releases=releases.GRAM_RELEASES,
+)

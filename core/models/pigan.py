@@ -22,14 +22,26 @@ from typing import Any
 
 import torch
 
-from ..cameras import CameraSpec
-from ..checkpoints import TORCH_NN_CLASSES, file_sha256, module_parameters, safe_load
+from ..cameras import PIGAN_CONVENTION, CameraSpec
+from ..checkpoints import TORCH_NN_CLASSES, PickleSummary, file_sha256, module_parameters, safe_load
 from ..device import DeviceLike, resolve_device
 from ..errors import CheckpointError, InputError
-from ..fields import BaseField, Bounds, FieldSample
+from ..fields import Y_UP_METRES, BaseField, Bounds, FieldSample
 from ..render import RenderSettings
+from . import releases
 from .base import Generator
-from .siren import apply_ema, average_mapping, check_ema_choice, film, linear_from, mapping_layers, truncated_modulation
+from .registry import FamilySpec
+from .siren import (
+    EMA_GLOBAL,
+    EMA_OPTION,
+    apply_ema,
+    average_mapping,
+    check_ema_choice,
+    film,
+    linear_from,
+    mapping_layers,
+    truncated_modulation,
+)
 
 PIGAN_CLASSES = (
     "generators.generators.ImplicitGenerator3d",
@@ -45,17 +57,20 @@ NUM_FILM_LAYERS = 8
 DEFAULT_LEVEL = 30.0
 """The pi-GAN authors' suggested level on the raw density (issue #3); density = relu(raw)."""
 
+FRAME = Y_UP_METRES
+"""A CelebA head spans about 0.24 units: pi-GAN's world is already life-size in metres, y up."""
+
 
 _VARIANTS = {
     # curriculums.py: CelebA/Cats fov 12, ray 0.88-1.12 (Cats 0.8-1.2), black background;
     # CARLA fov 30, ray 0.7-1.3, white background. Eval scripts use 24 + 24 samples; face
     # previews lock the view dependence (colour seen from the front), as the paper's renders do.
     "SPATIALSIRENBASELINE": dict(
-        camera=CameraSpec("pigan", radius=1.0, fov=12.0), bounds=Bounds((-0.15,) * 3, (0.15,) * 3),
+        camera=CameraSpec(PIGAN_CONVENTION, radius=1.0, fov=12.0), bounds=Bounds((-0.15,) * 3, (0.15,) * 3),
         settings=RenderSettings(num_coarse=24, num_fine=24, background=(0.0, 0.0, 0.0), lock_view_dependence=True),
     ),
     "TALLSIREN": dict(
-        camera=CameraSpec("pigan", radius=1.0, fov=30.0), bounds=Bounds((-0.3,) * 3, (0.3,) * 3),
+        camera=CameraSpec(PIGAN_CONVENTION, radius=1.0, fov=30.0), bounds=Bounds((-0.3,) * 3, (0.3,) * 3),
         settings=RenderSettings(num_coarse=48, num_fine=48, background=(1.0, 1.0, 1.0)),
     ),
 }
@@ -115,7 +130,7 @@ class PiganField(BaseField):
     """One pi-GAN identity; points in pi-GAN's world (y up, face toward +z, camera at radius 1)."""
 
     default_level = DEFAULT_LEVEL
-    metres_per_unit = 1.0  # a CelebA head spans about 0.24 units: already life-size in metres
+    frame = FRAME
 
     def __init__(self, weights: PiganWeights, frequencies, phases, bounds: Bounds, device: torch.device) -> None:
         super().__init__(bounds, device)
@@ -178,3 +193,31 @@ def load(path: str | None, device: DeviceLike = "auto", ema: str = "ema") -> Pig
     if path is None:
         raise InputError("pi-GAN needs its generator.pth: pass --checkpoint PATH/generator.pth")
     return PiganGenerator(path, device, ema)
+
+
+_HELPER_CLASSES = ("FiLMLayer", "CustomMappingNetwork", "UniformBoxWarp")
+
+
+def variant(path: Path, summary: PickleSummary) -> str | None:
+    """The SIREN class a generator.pth names (SPATIALSIRENBASELINE or TALLSIREN), from its opcodes."""
+    for name in sorted(summary.globals):
+        if name.startswith("siren.siren.") and name.split(".")[-1] not in _HELPER_CLASSES:
+            return name.split(".")[-1]
+    return None
+
+
+FAMILY = FamilySpec(
+    name="pigan",
+    title="pi-GAN (Chan et al., CVPR 2021)",
+    files="generator.pth with ema.pth beside it (CelebA, Cats, CARLA zips)",
+    licence=releases.PIGAN_LICENCE,
+    loader=load,
+    convention=PIGAN_CONVENTION,
+    frame=FRAME,
+    options=(EMA_OPTION,),
+    default_level=DEFAULT_LEVEL,
+    pickle_globals=("siren.siren", "generators.generators"),
+    companion_globals=(EMA_GLOBAL,),
+    variant=variant,
+    releases=releases.PIGAN_RELEASES,
+)

@@ -7,15 +7,17 @@ MLP with LeakyReLU(0.2) whose output is split into frequencies and phase shifts.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from ..checkpoints import load_ema
+from ..checkpoints import safe_load, standin_class
 from ..errors import CheckpointError, InputError
 from .base import TRUNCATION_NUM_SAMPLES, TRUNCATION_SEED
+from .registry import LoaderOption
 
 FREQUENCY_SCALE = 15.0
 FREQUENCY_SHIFT = 30.0
@@ -103,6 +105,14 @@ def mapping_layers(params: dict[str, torch.Tensor], prefix: str) -> list[Linear]
 EMA_CHOICES = ("ema", "ema2", "none")
 """``ema.pth`` (decay 0.999, what every official script loads), ``ema2.pth`` (0.9999), or raw weights."""
 
+EMA_OPTION = LoaderOption("ema", EMA_CHOICES, "ema", "which EMA file beside the generator to apply: ema.pth, ema2.pth or none")
+"""The loader option pi-GAN and GRAM declare in their registry entries."""
+
+EMA_GLOBAL = "torch_ema.ema"
+"""The module of the EMA object both pickle into ema.pth (fadel/pytorch_ema @3950a7b)."""
+
+EMA_CLASS = f"{EMA_GLOBAL}.ExponentialMovingAverage"
+
 
 def check_ema_choice(ema: str) -> str:
     """Return ``ema`` if it names an EMA choice, else raise InputError."""
@@ -116,3 +126,31 @@ def apply_ema(generator_path: str | Path, params: dict[str, torch.Tensor], ema: 
     if check_ema_choice(ema) == "none":
         return params
     return load_ema(Path(generator_path).with_name(f"{ema}.pth"), params)
+
+
+def load_ema(path: str | os.PathLike, expected: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Read an ``ema.pth`` and return ``expected``'s names with the EMA (shadow) values.
+
+    pi-GAN and GRAM apply EMA by position (``ema.copy_to(generator.parameters())``), so the count
+    and every shape must match the generator's parameter order before anything is replaced.
+
+    Raises:
+        CheckpointError: for a missing, unreadable, hostile or mismatched EMA file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"the EMA file {path} is missing; put it beside the generator or pass --ema none")
+    ema = safe_load(path, (EMA_CLASS,))
+    if type(ema) is not standin_class(EMA_CLASS):
+        raise CheckpointError(f"{path} is not a torch_ema ExponentialMovingAverage file")
+    shadow = getattr(ema, "shadow_params", None)
+    if not isinstance(shadow, list) or not all(isinstance(t, torch.Tensor) for t in shadow):
+        raise CheckpointError(f"{path} has no list of shadow parameters")
+    if len(shadow) != len(expected):
+        raise CheckpointError(f"{path} holds {len(shadow)} EMA tensors but the generator has {len(expected)} parameters")
+    for (name, param), value in zip(expected.items(), shadow):
+        if tuple(value.shape) != tuple(param.shape):
+            raise CheckpointError(
+                f"{path}: EMA tensor for {name} has shape {list(value.shape)}, the generator's is {list(param.shape)}"
+            )
+    return {name: value.detach().to(torch.float32) for name, value in zip(expected, shadow)}

@@ -1,0 +1,59 @@
+"""The application's settings groups: which model to load, and which identity and view to show.
+
+With :class:`aware3d.exporters.ExportSettings` these are every setting the CLI flags, the worker's
+JSON parameters, batch manifests and the Blender add-on carry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from ..models.base import MAX_SEED
+from ..settings import Settings, setting
+
+MAX_PREVIEW_SIZE = 4096
+"""A 4096^2 preview is 16.8 M rays; larger asks would exhaust memory rather than help anyone."""
+
+MAX_TRUNCATION = 2.0
+"""Beyond 2 a latent is extrapolated far past anything the models were trained on."""
+
+
+@dataclass(frozen=True)
+class ModelSelection(Settings):
+    """Which model to load, where, and with which family options.
+
+    Attributes:
+        model: a registered family; None detects it from ``checkpoint``.
+        checkpoint: an official checkpoint file; None for built-in families.
+        device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+        options: the family's loader options (``{"ema": "none"}``), as its registry entry declares.
+    """
+
+    model: str | None = setting(None, "model family (see `aware3d models`); detected from --checkpoint when left out")
+    checkpoint: Path | None = setting(None, "official checkpoint file (not needed for built-in models such as demo)")
+    device: Literal["auto", "cpu", "cuda"] = setting("auto", "where to run the model")
+    options: dict[str, str] = setting({}, "family loader options, as `aware3d models` lists them")
+
+
+@dataclass(frozen=True)
+class PreviewSettings(Settings):
+    """Which identity, seen from where, at what image size.
+
+    Attributes:
+        seed: picks the identity's latent.
+        truncation: psi: 1 keeps the sample, 0 is the average identity.
+        yaw, pitch: radians from the frontal view (see :class:`aware3d.Pose`).
+        radius: camera distance in world units; None uses the model's own.
+        fov: field of view in degrees in the model's convention; None uses the model's own.
+        size: preview width and height in pixels.
+    """
+
+    seed: int = setting(0, "identity seed", minimum=0, maximum=MAX_SEED)
+    truncation: float = setting(0.7, "truncation psi: 1 keeps the sample, 0 is the average identity", minimum=0.0, maximum=MAX_TRUNCATION)
+    yaw: float = setting(0.0, "radians; positive shows the head turned toward its own left")
+    pitch: float = setting(0.0, "radians, |pitch| < pi/2; positive looks from below")
+    radius: float | None = setting(None, "camera distance in world units (default: the model's own)")
+    fov: float | None = setting(None, "field of view in degrees (default: the model's own)")
+    size: int = setting(256, "preview width and height in pixels", minimum=1, maximum=MAX_PREVIEW_SIZE)

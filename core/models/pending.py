@@ -1,0 +1,45 @@
+"""Families aware3d recognises (``aware3d info`` names them) but cannot load yet.
+
+Each entry moves to a module of its own, with a loader, when its family is written.
+"""
+
+from __future__ import annotations
+
+from ..cameras import EG3D_CONVENTION, PIGAN_CONVENTION
+from ..fields import WorldFrame
+from . import releases
+from .registry import FamilySpec
+
+FAMILIES = (
+    FamilySpec(
+        name="graf",
+        title="GRAF (Schwarz et al., NeurIPS 2020)",
+        files="the released .pt checkpoint (a dict with 'generator' and 'generator_test')",
+        licence=releases.GRAF_LICENCE,
+        loader=None,
+        convention=PIGAN_CONVENTION,
+        frame=WorldFrame(up_axis="z"),
+        state_keys=("generator_test",),
+        releases=releases.GRAF_RELEASES,
+    ),
+    FamilySpec(
+        name="cips3d",
+        title="CIPS-3D (Zhou et al., 2021)",
+        files="G_ema.pth from the release zip",
+        licence=releases.CIPS3D_LICENCE,
+        loader=None,
+        convention=PIGAN_CONVENTION,
+        state_keys=("nerf_net.", "inr_net."),
+        releases=releases.CIPS3D_RELEASES,
+    ),
+    FamilySpec(
+        name="eg3d",
+        title="EG3D (Chan et al., CVPR 2022)",
+        files="the network .pkl from NVIDIA NGC (e.g. ffhq512-128.pkl)",
+        licence=releases.EG3D_LICENCE,
+        loader=None,
+        convention=EG3D_CONVENTION,
+        pickle_globals=("torch_utils.persistence", "training.triplane"),
+        releases=releases.EG3D_RELEASES,
+    ),
+)

@@ -1,0 +1,304 @@
+"""The family registry: the one plug-in point of aware3d.
+
+A family is one module under ``aware3d.models`` plus one :class:`FamilySpec` registered here. The
+entry carries everything the rest of aware3d needs to know about the family: how to recognise its
+files, its loader and the options that loader takes, its camera convention, world frame, default
+level, licence and official releases. ``load_generator``, the CLI, the worker and the add-on read
+the registry and hold no family names (the idea of timm's ``_registry.py``: nothing outside the
+family module names the family).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..cameras import CameraConvention
+from ..checkpoints import (
+    PickleSummary,
+    check_file,
+    file_sha256,
+    refused_global_error,
+    summarize_checkpoint,
+    torch_allowed_globals,
+)
+from ..errors import CheckpointError, InputError, UnknownFamilyError, UnsupportedFamilyError
+from ..fields import WorldFrame
+from .releases import Licence
+
+if TYPE_CHECKING:
+    from .base import Generator
+
+_TORCH_MODULE_PREFIX = "torch.nn.modules."
+"""Whole pickled modules name torch.nn classes; they never tell a family apart."""
+
+
+@dataclass(frozen=True)
+class LoaderOption:
+    """One option a family's loader takes (``ema`` for pi-GAN and GRAM).
+
+    Attributes:
+        name: keyword of ``load_generator`` and the loader, ``--name`` on the command line.
+        choices: the values it takes.
+        default: the value used when the caller gives none.
+        help: one line for ``--help`` and the add-on.
+    """
+
+    name: str
+    choices: tuple[str, ...]
+    default: str
+    help: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready description (the worker's ``models`` answer)."""
+        return {"name": self.name, "choices": list(self.choices), "default": self.default, "help": self.help}
+
+
+VariantHook = Callable[[Path, PickleSummary], "str | None"]
+"""``variant(path, summary)``: the release variant a file holds, or None when it cannot tell."""
+
+Loader = Callable[..., "Generator"]
+"""``load(path, device, **options)``: path is None for built-in families; device is resolved."""
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """What aware3d knows about a family before loading anything.
+
+    Attributes:
+        name: registry key, ``--model`` value and ``family=`` of ``load_generator``.
+        title: paper / project name.
+        files: what the user points ``--checkpoint`` at.
+        licence: the licence of the official code and weights.
+        loader: builds a Generator; None while the family is only recognised.
+        options: the loader's options (validated by :meth:`resolve_options`).
+        convention: how the family's camera maps a Pose (see :mod:`aware3d.cameras`).
+        frame: up axis and metres per unit, so exported assets are upright and life-size.
+        default_level: documented surface density for meshing, or None.
+        kind: ``"field"`` (radiance field) or ``"relief"`` (depth map + albedo).
+        builtin: True for a family that needs no checkpoint (the demo).
+        pickle_globals: module prefixes of pickled classes that identify the family's files.
+        state_keys: state-dict key prefixes that identify the family's files.
+        companion_globals: module prefixes of companion files (an ``ema.pth``) that a user may
+            point at by mistake; detection then says to point at the main file.
+        variant: reads the release variant from a file, for ``aware3d info``.
+        releases: the official release files (``aware3d download``).
+    """
+
+    name: str
+    title: str
+    files: str
+    licence: Licence
+    loader: Loader | None
+    convention: CameraConvention
+    frame: WorldFrame = WorldFrame()
+    options: tuple[LoaderOption, ...] = ()
+    default_level: float | None = None
+    kind: Literal["field", "relief"] = "field"
+    builtin: bool = False
+    pickle_globals: tuple[str, ...] = ()
+    state_keys: tuple[str, ...] = ()
+    companion_globals: tuple[str, ...] = ()
+    variant: VariantHook | None = None
+    releases: tuple = ()
+
+    @property
+    def implemented(self) -> bool:
+        """Whether ``load_generator`` can build this family yet."""
+        return self.loader is not None
+
+    def resolve_options(self, given: Mapping[str, Any]) -> dict[str, str]:
+        """Every loader option with its value: the given one, else the default.
+
+        Raises:
+            InputError: for an option the family does not take or a value outside its choices.
+        """
+        known = {option.name: option for option in self.options}
+        for name, value in given.items():
+            if name not in known:
+                takes = ", ".join(known) or "no options"
+                raise InputError(f"the {self.name} family takes no option {name!r} (it takes: {takes})")
+            if value not in known[name].choices:
+                raise InputError(f"{name} must be one of {', '.join(known[name].choices)}, got {value!r}")
+        return {name: given.get(name, option.default) for name, option in known.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready description (``aware3d models --json`` and the worker's ``models`` answer)."""
+        return {
+            "family": self.name, "title": self.title, "loads": self.implemented, "kind": self.kind,
+            "builtin": self.builtin, "files": self.files, "licence": self.licence.name,
+            "options": [option.to_dict() for option in self.options], "convention": self.convention.name,
+            "default_level": self.default_level, "up_axis": self.frame.up_axis,
+            "metres_per_unit": self.frame.metres_per_unit,
+        }
+
+
+FAMILIES: dict[str, FamilySpec] = {}
+"""Every registered family by name, in registration order."""
+
+
+def register_family(spec: FamilySpec, replace: bool = False) -> FamilySpec:
+    """Add a family to the registry (the only plug-in point) and return its spec.
+
+    Raises:
+        InputError: when the name is taken (pass ``replace=True`` to swap an entry on purpose).
+    """
+    if not isinstance(spec, FamilySpec):
+        raise InputError(f"register_family takes a FamilySpec, got {type(spec).__name__}")
+    if spec.name in FAMILIES and not replace:
+        raise InputError(f"a family named {spec.name!r} is registered already")
+    FAMILIES[spec.name] = spec
+    return spec
+
+
+def unregister_family(name: str) -> None:
+    """Remove a family (tests that register throw-away families clean up with this)."""
+    FAMILIES.pop(name, None)
+
+
+def get_family(name: str) -> FamilySpec:
+    """Return the spec of family ``name``.
+
+    Raises:
+        UnknownFamilyError: naming the known families.
+    """
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        known = ", ".join(FAMILIES)
+        raise UnknownFamilyError(f"unknown model family {name!r}; choose one of: {known}") from None
+
+
+def family_loader(spec: FamilySpec) -> Loader:
+    """The loader of ``spec``.
+
+    Raises:
+        UnsupportedFamilyError: for a family whose loader is not written yet.
+    """
+    if spec.loader is None:
+        raise UnsupportedFamilyError(
+            f"the {spec.name} family is recognised but this version of aware3d cannot load it yet; "
+            "see `aware3d models` for the families it can load"
+        )
+    return spec.loader
+
+
+def all_options() -> dict[str, LoaderOption]:
+    """Every loader option of every registered family, by name (the CLI offers each as a flag)."""
+    options: dict[str, LoaderOption] = {}
+    for spec in FAMILIES.values():
+        for option in spec.options:
+            if option.name in options:
+                merged = tuple(dict.fromkeys(options[option.name].choices + option.choices))
+                option = LoaderOption(option.name, merged, options[option.name].default, options[option.name].help)
+            options[option.name] = option
+    return options
+
+
+# --- recognising files ----------------------------------------------------------------------
+
+
+def _match_family(summary: PickleSummary) -> FamilySpec | None:
+    for spec in FAMILIES.values():
+        if any(g.startswith(prefix) for prefix in spec.pickle_globals for g in summary.globals):
+            return spec
+    for spec in FAMILIES.values():
+        if any(s.startswith(prefix) for prefix in spec.state_keys for s in summary.strings):
+            return spec
+    return None
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A checkpoint's format, opcode summary and family, read without unpickling."""
+
+    path: Path
+    format: str
+    summary: PickleSummary
+    family: FamilySpec
+
+
+def detect(path: str | os.PathLike) -> Detection:
+    """Read a checkpoint's opcodes once and tell its family (no hashing, no loading).
+
+    Raises:
+        CheckpointError: for a missing or unreadable file, a companion file given on its own, a
+            global that belongs to no family (named), or a file that matches no family.
+    """
+    path = check_file(path)
+    fmt, summary = summarize_checkpoint(path)
+    spec = _match_family(summary)
+    if spec is not None:
+        return Detection(path, fmt, summary, spec)
+    known = torch_allowed_globals()
+    prefixes = tuple(p for s in FAMILIES.values() for p in s.pickle_globals + s.companion_globals) + (_TORCH_MODULE_PREFIX,)
+    forbidden = sorted(g for g in summary.globals if g not in known and not g.startswith(prefixes))
+    if forbidden:
+        raise refused_global_error(path, forbidden[0])
+    for companion in FAMILIES.values():
+        hits = sorted(g for g in summary.globals for p in companion.companion_globals if g.startswith(p))
+        if hits:
+            raise CheckpointError(
+                f"{path} is a companion file of a {companion.name} checkpoint (it holds {hits[0]}); "
+                f"point at the main file instead: {companion.files}"
+            )
+    raise CheckpointError(f"could not tell which model family {path} belongs to; pass the family with --model")
+
+
+def detect_family(path: str | os.PathLike) -> str:
+    """The family name of a checkpoint, from its opcodes only (see :func:`detect`)."""
+    return detect(path).family.name
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What ``aware3d info`` reports about a file.
+
+    Attributes:
+        path: the file.
+        format: ``torch-zip``, ``torch-legacy`` or ``pickle``.
+        family: registry name.
+        variant: release variant where the file tells it, else None.
+        sha256: hex digest of the whole file.
+        size: bytes.
+        globals: every class the pickle references, sorted.
+        loadable: whether this version of aware3d has a loader for the family.
+    """
+
+    path: Path
+    format: str
+    family: str
+    variant: str | None
+    sha256: str
+    size: int
+    globals: tuple[str, ...]
+    loadable: bool
+
+
+def inspect_checkpoint(path: str | os.PathLike) -> CheckpointInfo:
+    """Tell a checkpoint's format, family and variant, and hash it, without building a model or
+    running its code.
+
+    Raises:
+        CheckpointError: as :func:`detect`.
+    """
+    found = detect(path)
+    variant = None
+    if found.family.variant is not None:
+        try:
+            variant = found.family.variant(found.path, found.summary)
+        except CheckpointError:
+            variant = None  # loading will say what is wrong; info only reports
+    return CheckpointInfo(
+        path=found.path,
+        format=found.format,
+        family=found.family.name,
+        variant=variant,
+        sha256=file_sha256(found.path),
+        size=found.path.stat().st_size,
+        globals=tuple(sorted(found.summary.globals)),
+        loadable=found.family.implemented,
+    )
