@@ -27,6 +27,7 @@ _CLASSES = (
     operators.AWARE3D_OT_checkpoint_add,
     operators.AWARE3D_OT_checkpoint_remove,
     panels.AWARE3D_PT_main,
+    panels.AWARE3D_PT_advanced,
 )
 
 _register_classes, _unregister_classes = bpy.utils.register_classes_factory(_CLASSES)

@@ -4,6 +4,10 @@ no aware3d import, so it runs inside Blender's Python).
 GAN world: y up, the face looks toward +z; a Pose puts the camera at azimuth pi/2 + yaw and
 polar angle pi/2 + pitch around the pivot. An exported asset is (GAN point - center) * scale in
 glTF (y up), and Blender's importer maps glTF (x, y, z) to Blender (x, -z, y).
+
+Which model uses which camera convention is the worker's to say (the ``convention`` of the
+``spec`` in its preview and generate results); this module only knows what each convention's fov
+number means, as ``aware3d.cameras`` defines it.
 """
 
 from __future__ import annotations
@@ -14,6 +18,36 @@ Vector = tuple[float, float, float]
 Matrix = list[list[float]]
 
 EG3D_FOCAL_DIVISOR = 1.414
+"""EG3D ``camera_utils.FOV_to_intrinsics``: focal = 1 / (tan(fov/2) * 1.414), normalised by image size."""
+
+
+def _same(fov: float) -> float:
+    return fov
+
+
+def _lookat_intrinsics_to_vertical(fov: float) -> float:
+    focal = 1.0 / (math.tan(math.radians(fov) / 2) * EG3D_FOCAL_DIVISOR)
+    return math.degrees(2 * math.atan(0.5 / focal))
+
+
+def _vertical_to_lookat_intrinsics(vertical_fov_deg: float) -> float:
+    half = math.tan(math.radians(vertical_fov_deg) / 2)
+    return math.degrees(2 * math.atan(2 * half / EG3D_FOCAL_DIVISOR))
+
+
+_FOV_CONVENTIONS = {
+    "pigan": (_same, _same),  # fov is the image's vertical field of view
+    "eg3d": (_lookat_intrinsics_to_vertical, _vertical_to_lookat_intrinsics),  # fov_deg of FOV_to_intrinsics
+}
+"""Camera convention name -> (model fov -> vertical fov, vertical fov -> model fov), both degrees."""
+
+
+def _convention(convention: str):
+    try:
+        return _FOV_CONVENTIONS[convention]
+    except KeyError:
+        known = ", ".join(_FOV_CONVENTIONS)
+        raise ValueError(f"this add-on does not know the camera convention {convention!r} (it knows {known}); update the add-on") from None
 
 
 def _sub(a: Vector, b: Vector) -> Vector:
@@ -42,19 +76,17 @@ def blender_to_gan(point: Vector, scale: float, center: Vector) -> Vector:
 
 
 def vertical_fov(fov: float, convention: str) -> float:
-    """The image's vertical fov in degrees for a model's own fov (EG3D's is not vertical)."""
-    if convention == "eg3d":
-        focal = 1.0 / (math.tan(math.radians(fov) / 2) * EG3D_FOCAL_DIVISOR)
-        return math.degrees(2 * math.atan(0.5 / focal))
-    return fov
+    """The image's vertical fov in degrees for a model's own fov in its camera convention.
+
+    Raises:
+        ValueError: for a convention this add-on does not know.
+    """
+    return _convention(convention)[0](fov)
 
 
 def model_fov(vertical_fov_deg: float, convention: str) -> float:
     """Inverse of :func:`vertical_fov`."""
-    if convention == "eg3d":
-        half = math.tan(math.radians(vertical_fov_deg) / 2)
-        return math.degrees(2 * math.atan(2 * half / EG3D_FOCAL_DIVISOR))
-    return vertical_fov_deg
+    return _convention(convention)[1](vertical_fov_deg)
 
 
 def pose_to_matrix(yaw: float, pitch: float, radius: float, pivot: Vector, scale: float, center: Vector) -> Matrix:

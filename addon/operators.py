@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import random
 
 import bpy
@@ -21,17 +20,16 @@ def _fail(operator, context, message: str) -> set[str]:
 class _WorkerOperator:
     """Shared poll/submit logic of the operators that send a request."""
 
-    bl_options = {"REGISTER"}
+    bl_options = {"REGISTER"}  # noqa: RUF012 (Blender reads a set)
 
     @classmethod
     def poll(cls, context):
         return not context.scene.aware3d.busy
 
-    def _submit(self, context, kind: str, method: str, extra: dict) -> set[str]:
+    def _start(self, context, kind: str, method: str) -> set[str]:
         try:
-            params = {**runtime.request_params(context), **extra}
-            runtime.submit(context, kind, method, params)
-        except (ValueError, FileNotFoundError, OSError) as err:
+            runtime.start_request(context, kind, method)
+        except (ValueError, OSError) as err:
             return _fail(self, context, str(err))
         return {"FINISHED"}
 
@@ -43,9 +41,7 @@ class AWARE3D_OT_preview(_WorkerOperator, bpy.types.Operator):
     bl_label = "Preview"
 
     def execute(self, context):
-        settings = context.scene.aware3d
-        path = os.path.join(runtime.output_dir(context), f"preview_seed{settings.seed}.png")
-        return self._submit(context, "preview", "preview", {"output": path, "size": settings.preview_size})
+        return self._start(context, "preview", "preview")
 
 
 class AWARE3D_OT_import(_WorkerOperator, bpy.types.Operator):
@@ -55,10 +51,7 @@ class AWARE3D_OT_import(_WorkerOperator, bpy.types.Operator):
     bl_label = "Import"
 
     def execute(self, context):
-        settings = context.scene.aware3d
-        model = "checkpoint" if settings.use_checkpoint else "demo"
-        path = os.path.join(runtime.output_dir(context), f"{model}_seed{settings.seed}_{settings.resolution}.glb")
-        return self._submit(context, "import", "generate", {"output": path})
+        return self._start(context, "import", "generate")
 
 
 class AWARE3D_OT_batch(_WorkerOperator, bpy.types.Operator):
@@ -68,9 +61,7 @@ class AWARE3D_OT_batch(_WorkerOperator, bpy.types.Operator):
     bl_label = "Batch export"
 
     def execute(self, context):
-        settings = context.scene.aware3d
-        folder = bpy.path.abspath(settings.batch_folder) if settings.batch_folder else os.path.join(runtime.output_dir(context), "batch")
-        return self._submit(context, "batch", "batch", {"folder": folder, "seeds": settings.batch_seeds})
+        return self._start(context, "batch", "batch")
 
 
 class AWARE3D_OT_cancel(bpy.types.Operator):
@@ -84,10 +75,8 @@ class AWARE3D_OT_cancel(bpy.types.Operator):
         return context.scene.aware3d.busy
 
     def execute(self, context):
-        settings = context.scene.aware3d
-        if runtime.state.client is not None:
-            runtime.state.client.cancel(settings.request_id)
-        settings.status = "cancelling…"
+        runtime.cancel(context)
+        context.scene.aware3d.status = "cancelling…"
         return {"FINISHED"}
 
 
@@ -105,15 +94,16 @@ class AWARE3D_OT_restart_worker(bpy.types.Operator):
 
 
 class AWARE3D_OT_test_connection(bpy.types.Operator):
-    """Start the worker with the chosen interpreter and ask it for its versions"""
+    """Start the worker with the chosen interpreter and ask it for its versions and model families"""
 
     bl_idname = "aware3d.test_connection"
     bl_label = "Test connection"
 
     def execute(self, context):
         try:
+            runtime.refresh_models(context)
             runtime.submit(context, "ping", "ping", {})
-        except (FileNotFoundError, OSError) as err:
+        except OSError as err:
             return _fail(self, context, str(err))
         self.report({"INFO"}, "asking the aware3d worker; the answer appears in the aware3d panel")
         return {"FINISHED"}
@@ -124,7 +114,7 @@ class AWARE3D_OT_random_seed(bpy.types.Operator):
 
     bl_idname = "aware3d.random_seed"
     bl_label = "Random seed"
-    bl_options = {"REGISTER", "UNDO"}
+    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (Blender reads a set)
 
     def execute(self, context):
         context.scene.aware3d.seed = random.randrange(0, 2**31 - 1)
@@ -136,13 +126,16 @@ class AWARE3D_OT_camera_from_pose(bpy.types.Operator):
 
     bl_idname = "aware3d.camera_from_pose"
     bl_label = "Set camera to pose"
-    bl_options = {"REGISTER", "UNDO"}
+    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (Blender reads a set)
 
     def execute(self, context):
         settings = context.scene.aware3d
-        world, scale, center, spec = runtime.asset_frame(context)
-        radius = settings.radius or spec["radius"]
-        fov = settings.fov or spec["fov"]
+        try:
+            world, scale, center, spec = runtime.asset_frame(context)
+            radius = settings.radius or spec["radius"]
+            vertical = camera.vertical_fov(settings.fov or spec["fov"], spec["convention"])
+        except (ValueError, KeyError) as err:
+            return _fail(self, context, f"cannot place the camera: {err}")
         local = camera.pose_to_matrix(settings.yaw, settings.pitch, radius, tuple(spec["pivot"]), scale, center)
         scene = context.scene
         if scene.camera is None:
@@ -152,7 +145,7 @@ class AWARE3D_OT_camera_from_pose(bpy.types.Operator):
         cam = scene.camera
         cam.matrix_world = mathutils.Matrix(world) @ mathutils.Matrix(local)
         cam.data.sensor_fit = "VERTICAL"
-        cam.data.angle_y = math.radians(camera.vertical_fov(fov, spec["convention"]))
+        cam.data.angle_y = math.radians(vertical)
         cam.data.clip_start = min(cam.data.clip_start, 0.01)
         return {"FINISHED"}
 
@@ -162,7 +155,7 @@ class AWARE3D_OT_pose_from_camera(bpy.types.Operator):
 
     bl_idname = "aware3d.pose_from_camera"
     bl_label = "Pose from camera"
-    bl_options = {"REGISTER", "UNDO"}
+    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (Blender reads a set)
 
     @classmethod
     def poll(cls, context):
@@ -170,16 +163,19 @@ class AWARE3D_OT_pose_from_camera(bpy.types.Operator):
 
     def execute(self, context):
         settings = context.scene.aware3d
-        world, scale, center, spec = runtime.asset_frame(context)
         cam = context.scene.camera
+        data = cam.data
+        vertical = data.angle_y if data.sensor_fit == "VERTICAL" else data.angle
+        try:
+            world, scale, center, spec = runtime.asset_frame(context)
+            fov = camera.model_fov(math.degrees(vertical), spec["convention"])
+        except (ValueError, KeyError) as err:
+            return _fail(self, context, f"cannot read the pose: {err}")
         local = mathutils.Matrix(world).inverted() @ cam.matrix_world
         yaw, pitch, radius = camera.matrix_to_pose([list(row) for row in local], tuple(spec["pivot"]), scale, center)
         limit = math.radians(89)
         settings.yaw, settings.pitch = yaw, max(-limit, min(limit, pitch))
-        settings.radius = radius
-        data = cam.data
-        vertical = data.angle_y if data.sensor_fit == "VERTICAL" else data.angle
-        settings.fov = camera.model_fov(math.degrees(vertical), spec["convention"])
+        settings.radius, settings.fov = radius, fov
         return {"FINISHED"}
 
 

@@ -22,8 +22,10 @@ class AWARE3D_PT_main(bpy.types.Panel):
         layout.prop(settings, "use_checkpoint")
         if settings.use_checkpoint:
             layout.prop_search(settings, "checkpoint", prefs, "checkpoints")
+        elif runtime.listed_families(builtin=True) or settings.model_name:
+            layout.prop(settings, "model")
         else:
-            layout.label(text="Model: demo (procedural heads)")
+            layout.label(text="Model: the worker's built-in one (listed on first use)", icon="INFO")
         row = layout.row(align=True)
         row.prop(settings, "seed")
         row.operator("aware3d.random_seed", text="", icon="MOD_NOISE")
@@ -44,6 +46,12 @@ class AWARE3D_PT_main(bpy.types.Panel):
         box.prop(settings, "resolution")
         box.prop(settings, "texture_size")
         box.prop(settings, "material", expand=True)
+        row = box.row(align=True)
+        row.prop(settings, "auto_level")
+        sub = row.row(align=True)
+        sub.enabled = not settings.auto_level
+        sub.prop(settings, "level")
+        box.prop(settings, "target_faces")
 
         row = layout.row(align=True)
         row.operator("aware3d.preview", icon="IMAGE_DATA")
@@ -64,6 +72,28 @@ class AWARE3D_PT_main(bpy.types.Panel):
             for index, line in enumerate(_wrap(settings.last_error)):
                 box.label(text=line, icon="ERROR" if index == 0 else "NONE")
             box.operator("aware3d.restart_worker", icon="FILE_REFRESH")
+
+
+class AWARE3D_PT_advanced(bpy.types.Panel):
+    bl_label = "Advanced"
+    bl_idname = "AWARE3D_PT_advanced"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "aware3d"
+    bl_parent_id = "AWARE3D_PT_main"
+    bl_options = {"DEFAULT_CLOSED"}  # noqa: RUF012 (Blender reads a set)
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.aware3d
+        layout.prop(settings, "preview_size")
+        layout.prop(settings, "coarse_resolution")
+        layout.prop(settings, "bake_mode", expand=True)
+        layout.prop(settings, "view", expand=True)
+        row = layout.row(align=True)
+        row.prop(settings, "textured")
+        row.prop(settings, "vertex_colors")
+        layout.prop(settings, "save_preview")
 
 
 def _wrap(text: str, width: int = 60) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bpy
 from bpy.props import CollectionProperty, EnumProperty, IntProperty, StringProperty
 
+from . import runtime
 from .properties import AWARE3D_PG_checkpoint
 
 
@@ -14,7 +15,7 @@ class AWARE3D_UL_checkpoints(bpy.types.UIList):
     def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index):
         row = layout.row(align=True)
         row.prop(item, "name", text="", emboss=False)
-        row.label(text=item.family)
+        row.label(text=item.family_name)
 
 
 class AWARE3D_AP_preferences(bpy.types.AddonPreferences):
@@ -54,3 +55,20 @@ class AWARE3D_AP_preferences(bpy.types.AddonPreferences):
             entry = self.checkpoints[self.active_checkpoint]
             layout.prop(entry, "path")
             layout.prop(entry, "family")
+            layout.prop(entry, "options")
+            _draw_option_help(layout, entry.family_name)
+        if not runtime.state.families:
+            layout.label(text="Test connection lists the families the worker knows", icon="INFO")
+
+
+def _draw_option_help(layout, family: str) -> None:
+    """One line per loader option of ``family`` (as the worker listed it)."""
+    info = runtime.family_info(family)
+    if info is None:
+        return
+    options = info.get("options") or []
+    if not options:
+        layout.label(text=f"{info.get('title') or family} takes no options")
+    for option in options:
+        choices = "|".join(option.get("choices") or [])
+        layout.label(text=f"{option['name']}={choices} (default {option.get('default')}): {option.get('help', '')}")

@@ -1,12 +1,32 @@
-"""Runtime state shared by operators and panels: the worker client, the jobs in flight, and the
-timer tick that applies worker events to Blender on the main thread.
+"""Runtime state shared by operators and panels: the worker client, the jobs in flight, what the
+worker told us about its models, and the timer tick that applies worker events to Blender on the
+main thread.
 
 The tick is a plain function so headless tests (where ``bpy.app.timers`` never fire) can call it.
+
+The add-on names no model family. What it knows about families comes from the worker:
+
+* The ``models`` answer (every registered family with its title, files, options, camera
+  convention, ...) is cached in ``state.families`` by :func:`receive_models`. The add-on asks for
+  it on Test connection and whenever it starts a worker (the ``models`` request goes first, so
+  the list is fresh before that worker's first result).
+* First run: before any answer the cache is empty, so the built-in model choice offers nothing
+  and the panel says so. Pressing Preview, Import or Batch with "Use checkpoint" off then sends
+  ``models`` first and sends the request itself when the answer arrives, using the built-in
+  model the user chose or else the worker's first built-in family. A checkpoint whose family is
+  "Detect" needs no list (the request carries ``model: null``).
+* Camera defaults (radius, fov, pivot, convention, metres per unit) come from the ``spec`` of
+  preview and generate results: kept per family in ``state.specs``, and stored on imported
+  objects as ``aware3d_spec`` so they outlive this Blender session.
+
+Request parameters are built by :func:`request_params`, one key set per method, always complete:
+a setting left at "the model's own" is sent as ``null``.
 """
 
 from __future__ import annotations
 
 import os
+import types
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,19 +34,30 @@ import bpy
 
 from . import worker
 
-DEMO_SPEC = {"convention": "pigan", "radius": 1.5, "fov": 14.0, "pivot": [0.0, 0.0, 0.0], "metres_per_unit": 1.0}
-"""The demo model's camera (aware3d.models.demo.CAMERA), used before the worker has said otherwise."""
-
 PREVIEW_IMAGE = "aware3d preview"
+
+AUTO_FAMILY = "auto"
+"""A checkpoint entry's family choice that lets the worker detect the family from the file."""
+
+SPEC_PROPERTY = "aware3d_spec"
+"""Custom property of imported objects that holds the model's camera spec (a dict)."""
+
+
+class ModelsNotListed(ValueError):
+    """The request needs the worker's list of families (the built-in model), which has not arrived."""
 
 
 @dataclass
 class Job:
     """A request in flight and what to do with its answer."""
 
-    kind: str  # preview | import | batch | ping
+    kind: str  # preview | import | batch | ping | models
     scene: str
     params: dict[str, Any] = field(default_factory=dict)
+    then: tuple[str, str] | None = None
+    """For a ``models`` request sent on behalf of a user's request: (kind, method) to send next."""
+    cancelled: bool = False
+    """The user cancelled before ``then`` was sent."""
 
 
 @dataclass
@@ -34,7 +65,12 @@ class State:
     client: worker.WorkerClient | None = None
     command: list[str] | None = None
     jobs: dict[str, Job] = field(default_factory=dict)
-    specs: dict[str, dict[str, Any]] = field(default_factory=lambda: {"demo": dict(DEMO_SPEC)})
+    families: list[dict[str, Any]] = field(default_factory=list)
+    """The worker's last ``models`` answer (its ``families`` list, in the worker's order)."""
+    specs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Family name -> camera spec, from the last preview/generate result for that family."""
+    checkpoint_families: dict[str, str] = field(default_factory=dict)
+    """Checkpoint path -> the family the worker loaded it as (resolves "Detect")."""
     last_result: dict[str, Any] | None = None
 
 
@@ -55,6 +91,170 @@ def output_dir(context=None) -> str:
     return folder
 
 
+# --- what the worker said about its families ------------------------------------------------
+
+
+def receive_models(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    """Cache the worker's ``models`` answer; every family list in the add-on reads this cache.
+
+    Args:
+        answer: ``{"families": [{"family": name, "builtin": bool, "options": [...], ...}, ...]}``.
+
+    Raises:
+        ValueError: when the answer has no list of named families (the cache is left as it was).
+    """
+    families = answer.get("families") if isinstance(answer, dict) else None
+    if not isinstance(families, list) or not all(
+        isinstance(info, dict) and isinstance(info.get("family"), str) and info["family"] for info in families
+    ):
+        raise ValueError("the worker's models answer has no list of named families")
+    state.families = [dict(info) for info in families]
+    return state.families
+
+
+def listed_families(builtin: bool | None = None) -> list[dict[str, Any]]:
+    """The cached families, all of them or only the built-in (or only the checkpoint) ones."""
+    return [info for info in state.families if builtin is None or bool(info.get("builtin")) == builtin]
+
+
+def family_info(name: str | None) -> dict[str, Any] | None:
+    """The cached description of family ``name``, or None when the worker has not listed it."""
+    return next((info for info in state.families if info["family"] == name), None)
+
+
+def selected_builtin(settings) -> str | None:
+    """The built-in model to use: the user's choice, else the worker's first built-in family."""
+    if settings.model_name:
+        return settings.model_name
+    listed = listed_families(builtin=True)
+    return listed[0]["family"] if listed else None
+
+
+def selected_family(context) -> str | None:
+    """The family the panel's settings point at, where it is known (None: not yet)."""
+    settings = context.scene.aware3d
+    if not settings.use_checkpoint:
+        return selected_builtin(settings)
+    entry = addon_prefs(context).checkpoints.get(settings.checkpoint)
+    if entry is None:
+        return None
+    if entry.family_name and entry.family_name != AUTO_FAMILY:
+        return entry.family_name
+    return state.checkpoint_families.get(bpy.path.abspath(entry.path))
+
+
+def parse_options(text: str, family: str | None = None) -> dict[str, str]:
+    """Parse a checkpoint entry's options, ``"ema=none, name=value"``, into the request's dict.
+
+    When the worker has listed ``family``, names and values are checked against its options.
+
+    Raises:
+        ValueError: for a malformed pair, a repeated name, or (for a listed family) an option it
+            does not take or a value outside its choices.
+    """
+    options: dict[str, str] = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        name, sep, value = (s.strip() for s in part.partition("="))
+        if not sep or not name or not value:
+            raise ValueError(f"checkpoint options are name=value pairs separated by commas (e.g. ema=none), got {part.strip()!r}")
+        if name in options:
+            raise ValueError(f"the checkpoint option {name!r} is given twice")
+        options[name] = value
+    info = family_info(family)
+    if info is not None:
+        known = {option["name"]: option for option in info.get("options") or []}
+        for name, value in options.items():
+            if name not in known:
+                raise ValueError(f"the {family} family takes no option {name!r} (it takes: {', '.join(known) or 'no options'})")
+            choices = known[name].get("choices") or []
+            if choices and value not in choices:
+                raise ValueError(f"the option {name} must be one of {', '.join(choices)}, got {value!r}")
+    return options
+
+
+# --- request parameters ---------------------------------------------------------------------
+
+
+def _model_params(context) -> dict[str, Any]:
+    settings = context.scene.aware3d
+    prefs = addon_prefs(context)
+    if not settings.use_checkpoint:
+        model = selected_builtin(settings)
+        if model is None:
+            raise ModelsNotListed("the worker has not listed its built-in models yet; press Test connection in the add-on preferences")
+        return {"model": model, "checkpoint": None, "device": prefs.device, "options": {}}
+    entry = prefs.checkpoints.get(settings.checkpoint)
+    if entry is None:
+        raise ValueError("pick a checkpoint from the list in the add-on preferences")
+    if not entry.path:
+        raise ValueError(f"the checkpoint {entry.name!r} has no file; set its path in the add-on preferences")
+    model = entry.family_name if entry.family_name and entry.family_name != AUTO_FAMILY else None
+    return {"model": model, "checkpoint": bpy.path.abspath(entry.path), "device": prefs.device,
+            "options": parse_options(entry.options, model)}
+
+
+def _identity_params(settings) -> dict[str, Any]:
+    return {"seed": int(settings.seed), "truncation": float(settings.truncation)}
+
+
+def _pose_params(settings) -> dict[str, Any]:
+    return {
+        "yaw": float(settings.yaw), "pitch": float(settings.pitch),
+        "radius": float(settings.radius) if settings.radius > 0 else None,  # 0: the model's own
+        "fov": float(settings.fov) if settings.fov > 0 else None,
+        "size": int(settings.preview_size),
+    }
+
+
+def _export_params(settings) -> dict[str, Any]:
+    return {
+        "resolution": int(settings.resolution), "coarse_resolution": int(settings.coarse_resolution),
+        "texture_size": int(settings.texture_size),
+        "level": None if settings.auto_level else float(settings.level),  # None: the family's own
+        "target_faces": int(settings.target_faces), "material": settings.material,
+        "bake_mode": settings.bake_mode, "view": settings.view,
+        "textured": bool(settings.textured), "vertex_colors": bool(settings.vertex_colors),
+    }
+
+
+def _asset_label(context, model: str | None) -> str:
+    settings = context.scene.aware3d
+    return bpy.path.clean_name(settings.checkpoint) if settings.use_checkpoint else bpy.path.clean_name(model or "model")
+
+
+def request_params(context, method: str) -> dict[str, Any]:
+    """The worker parameters of ``method`` that the panel's settings describe: every key the
+    worker accepts for it, no other (``null`` where a setting is left at the model's own).
+
+    Raises:
+        ModelsNotListed: the built-in model is needed and the worker has not listed its models.
+        ValueError: for a missing checkpoint, malformed checkpoint options or an unknown method.
+    """
+    settings = context.scene.aware3d
+    if method not in ("preview", "generate", "batch"):
+        raise ValueError(f"the add-on sends no parameters for method {method!r}")
+    params = _model_params(context)
+    if method == "batch":
+        folder = bpy.path.abspath(settings.batch_folder) if settings.batch_folder else os.path.join(output_dir(context), "batch")
+        return {**params, "truncation": float(settings.truncation), **_export_params(settings),
+                "folder": folder, "seeds": settings.batch_seeds}
+    params.update(_identity_params(settings))
+    params.update(_pose_params(settings))
+    if method == "preview":
+        params["output"] = os.path.join(output_dir(context), f"preview_seed{settings.seed}.png")
+        return params
+    params.update(_export_params(settings))
+    stem = os.path.join(output_dir(context), f"{_asset_label(context, params['model'])}_seed{settings.seed}_{settings.resolution}")
+    params["output"] = stem + ".glb"
+    params["preview"] = stem + ".png" if settings.save_preview else None
+    return params
+
+
+# --- the worker -----------------------------------------------------------------------------
+
+
 def client(context=None) -> worker.WorkerClient:
     """The worker client for the interpreter in the preferences; a new one if that changed or it died."""
     command = worker.worker_command(addon_prefs(context).python_path)
@@ -72,19 +272,60 @@ def stop_worker() -> None:
     state.jobs.clear()
 
 
-def submit(context, kind: str, method: str, params: dict[str, Any]) -> str:
-    """Send a request for the scene in ``context`` and mark the panel busy."""
+def submit(context, kind: str, method: str, params: dict[str, Any], then: tuple[str, str] | None = None) -> str:
+    """Send a request for the scene in ``context`` and mark the panel busy.
+
+    A worker started for this request is first asked for its ``models`` (quietly: the answer only
+    refreshes the family cache).
+    """
     settings = context.scene.aware3d
     worker_client = client(context)
     starting = not worker_client.alive
+    if starting and method != "models":
+        models_id = worker_client.request("models", {})
+        state.jobs[models_id] = Job(kind="models", scene=context.scene.name)
     request_id = worker_client.request(method, params)
-    state.jobs[request_id] = Job(kind=kind, scene=context.scene.name, params=params)
+    state.jobs[request_id] = Job(kind=kind, scene=context.scene.name, params=params, then=then)
+    label = then[0] if then else kind
     settings.busy, settings.progress, settings.last_error = True, 0.0, ""
-    settings.status = f"{kind}: starting the worker…" if starting else f"{kind}: working…"
+    if then:
+        settings.status = f"{label}: asking the worker for its models…"
+    else:
+        settings.status = f"{label}: starting the worker…" if starting else f"{label}: working…"
     settings.request_id = request_id
     if not bpy.app.timers.is_registered(tick):
         bpy.app.timers.register(tick, first_interval=0.1, persistent=True)
     return request_id
+
+
+def start_request(context, kind: str, method: str) -> str:
+    """Send ``method`` with the panel's parameters; when the worker's family list is needed and
+    not cached yet, send ``models`` first and ``method`` when its answer arrives.
+
+    Raises:
+        ValueError: for settings that make no request (see :func:`request_params`).
+        OSError: when the worker cannot be started.
+    """
+    try:
+        params = request_params(context, method)
+    except ModelsNotListed:
+        return submit(context, "models", "models", {}, then=(kind, method))
+    return submit(context, kind, method, params)
+
+
+def refresh_models(context) -> str:
+    """Ask the worker for its families (the answer lands in ``state.families``)."""
+    return submit(context, "models", "models", {})
+
+
+def cancel(context) -> None:
+    """Cancel the panel's request in flight (and what was to be sent after it)."""
+    settings = context.scene.aware3d
+    job = state.jobs.get(settings.request_id)
+    if job is not None and job.then is not None:  # a models request sent ahead: drop what follows
+        job.then, job.cancelled = None, True
+    if state.client is not None:
+        state.client.cancel(settings.request_id)
 
 
 def _redraw() -> None:
@@ -99,7 +340,8 @@ def tick() -> float:
     if state.client is None:
         return 1.0
     for event in state.client.poll():
-        job = state.jobs.get(str(event.get("id")))
+        request_id = str(event.get("id"))
+        job = state.jobs.get(request_id)
         if job is None:
             continue
         scene = bpy.data.scenes.get(job.scene) or bpy.context.scene
@@ -110,34 +352,69 @@ def tick() -> float:
             settings.progress = max(0.0, min(1.0, float(event.get("done", 0)) / total))
             settings.status = f"{job.kind}: {event.get('stage')} {settings.progress:.0%}"
             continue
-        del state.jobs[str(event["id"])]
-        if not state.jobs:
-            settings.busy = False
+        del state.jobs[request_id]
         if kind == "error":
-            settings.progress = 0.0
-            settings.last_error = event.get("message", "unknown error")
-            settings.status = "cancelled" if event.get("kind") == "Cancelled" else f"{job.kind} failed"
-            continue
-        try:
-            _apply_result(scene, job, event.get("result") or {})
-        except (RuntimeError, OSError, ValueError) as err:  # a bad file from the worker: show it, keep going
-            settings.last_error = f"could not use the worker's result: {err}"
-            settings.status = f"{job.kind} failed"
+            _apply_error(settings, job, event)
+        else:
+            try:
+                _apply_result(scene, job, event.get("result") or {})
+            except (RuntimeError, OSError, ValueError, TypeError) as err:  # a bad answer from the worker: show it, keep going
+                settings.last_error = f"could not use the worker's result: {err}"
+                settings.status = f"{job.then[0] if job.then else job.kind} failed"
+            else:
+                if job.then is not None:
+                    _send_next(scene, job.then)
+            if job.cancelled:
+                settings.status, settings.last_error = "cancelled", "cancelled before it started"
+        settings.busy = any(other.scene == job.scene for other in state.jobs.values())
     _redraw()
     return 0.1 if state.jobs else 0.5
 
 
+def _apply_error(settings, job: Job, event: dict[str, Any]) -> None:
+    message = event.get("message", "unknown error")
+    if job.kind == "models" and job.then is None and not job.cancelled:  # the quiet refresh: keep the status line
+        settings.last_error = f"the worker could not list its models: {message}"
+        return
+    settings.progress = 0.0
+    settings.last_error = message
+    label = job.then[0] if job.then else job.kind
+    settings.status = "cancelled" if event.get("kind") == "Cancelled" else f"{label} failed"
+
+
+def _send_next(scene, then: tuple[str, str]) -> None:
+    """Send the request that waited for the ``models`` answer, with the settings as they are now."""
+    kind, method = then
+    context = types.SimpleNamespace(scene=scene, preferences=bpy.context.preferences)
+    try:
+        submit(context, kind, method, request_params(context, method))
+    except ModelsNotListed:
+        scene.aware3d.last_error = "the worker lists no built-in model; register a checkpoint in the add-on preferences"
+        scene.aware3d.status = f"{kind} failed"
+    except (ValueError, OSError) as err:
+        scene.aware3d.last_error, scene.aware3d.status = str(err), f"{kind} failed"
+
+
 def _apply_result(scene, job: Job, result: dict[str, Any]) -> None:
     settings = scene.aware3d
+    if job.kind == "models":
+        receive_models(result)
+        return
     state.last_result = result
-    if "spec" in result and "family" in result:
-        state.specs[result["family"]] = result["spec"]
+    family, spec = result.get("family"), result.get("spec")
+    if isinstance(family, str) and isinstance(spec, dict):
+        state.specs[family] = dict(spec)
+        if job.params.get("checkpoint"):
+            state.checkpoint_families[job.params["checkpoint"]] = family
     settings.progress = 1.0
     if job.kind == "preview":
         image = show_preview(scene, result["path"])
         settings.status = f"preview: {image.size[0]}×{image.size[1]} image"
     elif job.kind == "import":
-        objects = import_glb(scene, result["path"], f"{result['family']}_seed{result['seed']}")
+        objects = import_glb(scene, result["path"], f"{family}_seed{result['seed']}")
+        if isinstance(spec, dict):
+            for obj in objects:
+                obj[SPEC_PROPERTY] = {k: v for k, v in spec.items() if v is not None}
         faces = result["stats"]["num_faces"]
         settings.status = f"imported {objects[0].name if objects else 'nothing'} ({faces} faces)"
     elif job.kind == "batch":
@@ -152,13 +429,11 @@ def _apply_result(scene, job: Job, result: dict[str, Any]) -> None:
 def show_preview(scene, path: str):
     """Load the preview PNG into one ``bpy.data.images`` entry (replacing the last), show it in
     every open Image Editor and as the active camera's background."""
-    image = bpy.data.images.get(PREVIEW_IMAGE)
-    if image is None:
-        image = bpy.data.images.load(path, check_existing=False)
-        image.name = PREVIEW_IMAGE
-    else:
-        image.filepath = path
-        image.reload()
+    old = bpy.data.images.get(PREVIEW_IMAGE)
+    if old is not None:  # a packed image reloads its packed bytes, not the new file: replace it
+        bpy.data.images.remove(old)
+    image = bpy.data.images.load(path, check_existing=False)
+    image.name = PREVIEW_IMAGE
     image.pack()  # keep it with the .blend even if the output folder is cleaned
     for window in getattr(bpy.context.window_manager, "windows", []):
         for area in window.screen.areas:
@@ -196,13 +471,16 @@ def import_glb(scene, path: str, name: str) -> list:
 
 def asset_frame(context) -> tuple[list[list[float]], float, tuple[float, float, float], dict[str, Any]]:
     """The world matrix, scale and centre of the aware3d asset the camera should frame (the active
-    object if it is one, else the last imported one), plus the model's camera spec."""
+    object if it is one, else the last imported one), plus the model's camera spec.
+
+    Raises:
+        ValueError: when the model's camera is not known yet (no result from the worker for it).
+    """
     candidates = [context.active_object] + sorted(
         (o for o in context.scene.objects if "aware3d_version" in o), key=lambda o: o.name, reverse=True
     )
     asset = next((o for o in candidates if o is not None and "aware3d_version" in o), None)
-    family = asset.get("family", "demo") if asset is not None else _settings_family(context)
-    spec = state.specs.get(family, DEMO_SPEC)
+    spec = camera_spec(context, asset)
     if asset is None:
         identity = [[float(i == j) for j in range(4)] for i in range(4)]
         return identity, float(spec.get("metres_per_unit", 1.0)), (0.0, 0.0, 0.0), spec
@@ -210,35 +488,18 @@ def asset_frame(context) -> tuple[list[list[float]], float, tuple[float, float, 
     return [list(row) for row in asset.matrix_world], float(asset.get("scale", 1.0)), center, spec
 
 
-def _settings_family(context) -> str:
-    settings = context.scene.aware3d
-    if settings.use_checkpoint:
-        entry = addon_prefs(context).checkpoints.get(settings.checkpoint)
-        if entry is not None and entry.family != "auto":
-            return entry.family
-    return "demo"
+def camera_spec(context, asset=None) -> dict[str, Any]:
+    """The camera spec (convention, radius, fov, pivot, metres_per_unit) of ``asset``'s model, or
+    of the model the panel points at: stored on the asset at import, else the worker's last word.
 
-
-def request_params(context) -> dict[str, Any]:
-    """The worker parameters that the panel's settings describe."""
-    settings = context.scene.aware3d
-    prefs = addon_prefs(context)
-    params: dict[str, Any] = {
-        "seed": settings.seed, "truncation": settings.truncation, "yaw": settings.yaw, "pitch": settings.pitch,
-        "device": prefs.device, "resolution": int(settings.resolution), "texture_size": int(settings.texture_size),
-        "material": settings.material,
-    }
-    if settings.fov > 0:
-        params["fov"] = settings.fov
-    if settings.radius > 0:
-        params["radius"] = settings.radius
-    if settings.use_checkpoint:
-        entry = prefs.checkpoints.get(settings.checkpoint)
-        if entry is None:
-            raise ValueError("pick a checkpoint from the list in the add-on preferences")
-        params["checkpoint"] = bpy.path.abspath(entry.path)
-        if entry.family != "auto":
-            params["model"] = entry.family
-    else:
-        params["model"] = "demo"
-    return params
+    Raises:
+        ValueError: when the worker has not sent a result for that model yet.
+    """
+    if asset is not None and SPEC_PROPERTY in asset:
+        stored = asset[SPEC_PROPERTY]
+        return stored.to_dict() if hasattr(stored, "to_dict") else dict(stored)
+    family = asset.get("family") if asset is not None else selected_family(context)
+    spec = state.specs.get(family) if family else None
+    if spec is None:
+        raise ValueError(f"the camera of the {family or 'chosen'} model is not known yet; press Preview once so the worker describes it")
+    return spec

@@ -43,6 +43,8 @@ def load_generator(
     if path is None and family is None:
         raise InputError("give a checkpoint path, or family='demo' for the built-in model")
     spec = get_family(family) if family is not None else None
+    if spec is not None:
+        family_loader(spec)  # a family that cannot load yet says so before anything else
     if spec is not None and spec.builtin and path is not None:
         raise InputError(f"the {spec.name} model is built in and takes no checkpoint; leave out the checkpoint path")
     if spec is not None and not spec.builtin and path is None:

@@ -3,6 +3,7 @@ through a real ``aware3d serve`` worker, the timer tick called directly (timers 
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import math
 import re
@@ -10,11 +11,14 @@ import sys
 import time
 from pathlib import Path
 
+import aware3d
 import numpy as np
 import pytest
-
-import aware3d
+from aware3d.app import serve
+from aware3d.app.settings import ModelSelection, PreviewSettings
 from aware3d.cameras import Pose, pose_to_blender_camera
+from aware3d.exporters import ExportSettings
+from aware3d.models import FAMILIES, get_family
 
 ROOT = Path(__file__).resolve().parents[1]
 ADDON = ROOT / "addon"
@@ -34,7 +38,7 @@ def _load_pure(name: str):
 
 def test_addon_imports_neither_torch_nor_aware3d():
     for path in ADDON.glob("*.py"):
-        imports = re.findall(r"^\s*(?:from|import)\s+([\w.]+)", path.read_text(), re.M)
+        imports = re.findall(r"^\s*(?:from|import)\s+([\w.]+)", path.read_text(), re.MULTILINE)
         assert not [m for m in imports if m.split(".")[0] in ("torch", "aware3d", "numpy")], path
         assert "bl_info" not in path.read_text(), path
 
@@ -48,14 +52,46 @@ def test_addon_camera_matches_the_core(yaw, pitch):
     core = pose_to_blender_camera(Pose(yaw, pitch, radius=1.4), spec, scale, center).matrix_world
     np.testing.assert_allclose(ours, core, atol=1e-9)
     assert camera.matrix_to_pose(ours.tolist(), spec.pivot, scale, center) == pytest.approx((yaw, pitch, 1.4))
-    assert camera.vertical_fov(18.837, "eg3d") == pytest.approx(aware3d.cameras.eg3d_vertical_fov(18.837))
-    assert camera.model_fov(camera.vertical_fov(18.837, "eg3d"), "eg3d") == pytest.approx(18.837)
 
 
-def test_addon_knows_the_demo_camera():
-    source = (ADDON / "runtime.py").read_text()
-    spec = aware3d.load_generator(family="demo", device="cpu").camera
-    assert f'"radius": {spec.radius}' in source and f'"fov": {spec.fov}' in source
+def test_addon_knows_every_camera_convention_of_the_registry():
+    """The worker names a convention in each result's spec; the add-on must map its fov as the core does."""
+    camera = _load_pure("camera")
+    conventions = {spec.convention.name: spec.convention for spec in FAMILIES.values()}
+    assert len(conventions) >= 2  # one where fov is vertical, one where it is not
+    for name, convention in conventions.items():
+        for fov in (12.0, 18.837, 30.0):
+            assert camera.vertical_fov(fov, name) == pytest.approx(convention.to_vertical_fov(fov)), name
+            assert camera.model_fov(convention.to_vertical_fov(fov), name) == pytest.approx(fov), name
+    with pytest.raises(ValueError, match="camera convention 'zzconvention'"):
+        camera.vertical_fov(12.0, "zzconvention")
+
+
+def _code_strings(path: Path) -> list[str]:
+    """Every string literal of a module except docstrings (bare string expressions)."""
+    tree = ast.parse(path.read_text())
+    docstrings = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)}
+    return [node.value for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
+
+
+def test_addon_names_no_model_family():
+    """Families reach the add-on only through the worker's answers (camera.py may name the camera
+    conventions, which the core names after the papers that introduced them)."""
+    assert "demo" in FAMILIES and len(FAMILIES) >= 3
+    conventions = {spec.convention.name for spec in FAMILIES.values()}
+    found, scanned = {}, 0
+    for path in sorted(ADDON.glob("*.py")):
+        strings = _code_strings(path)
+        scanned += len(strings)
+        for text in strings:
+            named = {name for name in FAMILIES if re.search(rf"\b{re.escape(name)}\b", text, re.IGNORECASE)}
+            if path.name == "camera.py":
+                named -= conventions
+            if named:
+                found[f"{path.name}: {text!r}"] = named
+    assert scanned > 100  # the scan sees the add-on's literals (item lists, messages, keys)
+    assert not found, found
 
 
 def test_worker_client_round_trip_and_death():
@@ -64,7 +100,7 @@ def test_worker_client_round_trip_and_death():
     try:
         ping = client.request("ping")
         events = _wait(client, ping)
-        assert events[-1]["event"] == "result" and events[-1]["result"]["protocol"] == 1
+        assert events[-1]["event"] == "result" and events[-1]["result"]["protocol"] == serve.PROTOCOL_VERSION
         bad = client.request("preview", {"model": "nope", "output": "/tmp/x.png"})
         events = _wait(client, bad)
         assert events[-1]["event"] == "error" and events[-1]["kind"] == "UnknownFamilyError"
@@ -146,6 +182,8 @@ def _fresh_scene(bpy):
     settings = bpy.context.scene.aware3d
     settings.use_checkpoint, settings.last_error, settings.status = False, "", ""
     settings.resolution, settings.texture_size = "128", "256"
+    settings.model_name, settings.auto_level, settings.save_preview = "", True, False
+    settings.radius, settings.fov = 0.0, 0.0
     return settings
 
 
@@ -155,14 +193,177 @@ def test_extension_is_installed_and_registered(blender):
     assert hasattr(bpy.types, "AWARE3D_PT_main") and bpy.types.AWARE3D_PT_main.bl_category == "aware3d"
     assert hasattr(bpy.context.scene, "aware3d")
     assert type(runtime.addon_prefs()).bl_idname == MODULE
+    assert hasattr(bpy.types, "AWARE3D_PT_advanced") and bpy.types.AWARE3D_PT_advanced.bl_parent_id == "AWARE3D_PT_main"
+    # nothing about any family is built in: no family list, no camera, before the worker speaks
+    assert runtime.state.families == [] and runtime.state.specs == {}
 
 
 def test_test_connection_reports_versions(blender):
     bpy, runtime = blender
     _fresh_scene(bpy)
+    runtime.state.families = []
     assert bpy.ops.aware3d.test_connection() == {"FINISHED"}
     settings = _drive(bpy, runtime)
     assert settings.status.startswith("worker ready: aware3d") and not settings.last_error
+    # Test connection also fetched the family list, exactly as the registry has it
+    assert [info["family"] for info in runtime.state.families] == list(FAMILIES)
+    assert runtime.state.families == [spec.to_dict() for spec in FAMILIES.values()]
+
+
+FAKE_MODELS = {"families": [
+    {"family": "zzbuiltin", "title": "Throw-away built-in", "loads": True, "kind": "field", "builtin": True,
+     "files": "", "licence": "MIT", "options": [], "convention": "pigan", "default_level": None, "up_axis": "y",
+     "metres_per_unit": 1.0},
+    {"family": "zzfamily", "title": "Throw-away family", "loads": True, "kind": "field", "builtin": False,
+     "files": "zz.pth", "licence": "MIT", "convention": "pigan", "default_level": 10.0, "up_axis": "y", "metres_per_unit": 0.1,
+     "options": [{"name": "zzopt", "choices": ["a", "b"], "default": "a", "help": "a throw-away option"}]},
+]}
+
+
+def _feed_models_answer(bpy, runtime, answer):
+    """Deliver a ``models`` answer through the tick, the way the worker's own answer arrives."""
+    client = runtime.client()
+    runtime.state.jobs["fake-models"] = runtime.Job(kind="models", scene=bpy.context.scene.name)
+    client.events.put({"id": "fake-models", "event": "result", "result": answer})
+    runtime.tick()
+    assert "fake-models" not in runtime.state.jobs
+
+
+def test_family_choices_come_from_the_models_answer(blender, tmp_path):
+    bpy, runtime = blender
+    settings = _fresh_scene(bpy)
+    properties = importlib.import_module(f"{MODULE}.properties")
+    prefs = runtime.addon_prefs()
+    entry = prefs.checkpoints.add()
+    entry.name, entry.path = "zz", str(tmp_path / "zz.pth")
+    saved = list(runtime.state.families)
+    real_checkpoint_family = next(name for name, spec in FAMILIES.items() if not spec.builtin)
+    try:
+        _feed_models_answer(bpy, runtime, FAKE_MODELS)
+        assert [item[0] for item in properties.checkpoint_family_items(entry, bpy.context)] == ["auto", "zzfamily"]
+        assert [item[0] for item in properties.builtin_model_items(settings, bpy.context)] == ["zzbuiltin"]
+        assert entry.family == "auto" and settings.model == "zzbuiltin"  # before any choice
+        assert runtime.request_params(bpy.context, "preview")["model"] == "zzbuiltin"
+        with pytest.raises(TypeError):  # a family the worker did not list is no choice
+            entry.family = real_checkpoint_family
+        entry.family, entry.options = "zzfamily", "zzopt=b"
+        assert entry.family == "zzfamily" and entry.family_name == "zzfamily"
+        settings.use_checkpoint, settings.checkpoint = True, "zz"
+        params = runtime.request_params(bpy.context, "generate")
+        assert params["model"] == "zzfamily" and params["options"] == {"zzopt": "b"}
+        assert params["checkpoint"] == str(tmp_path / "zz.pth")
+        entry.options = "zzopt=c"
+        with pytest.raises(ValueError, match="must be one of a, b"):
+            runtime.request_params(bpy.context, "generate")
+        entry.options = "nosuch=a"
+        with pytest.raises(ValueError, match="takes no option 'nosuch'"):
+            runtime.request_params(bpy.context, "generate")
+        # a stored choice outlives a worker that does not list it (it stays offered, by name)
+        runtime.state.families = []
+        assert [item[0] for item in properties.checkpoint_family_items(entry, bpy.context)] == ["auto", "zzfamily"]
+        assert entry.family == "zzfamily"
+        with pytest.raises(ValueError, match="no list of named families"):
+            runtime.receive_models({"families": [{"title": "nameless"}]})
+    finally:
+        runtime.state.families = saved
+        prefs.checkpoints.remove(len(prefs.checkpoints) - 1)
+        _fresh_scene(bpy)
+
+
+@pytest.mark.parametrize("method", ["preview", "generate", "batch"])
+def test_request_keys_are_the_worker_accepted_keys(blender, tmp_path, method):
+    bpy, runtime = blender
+    settings = _fresh_scene(bpy)
+    assert runtime.state.families, "test_test_connection_reports_versions fills the family list"
+    builtin = runtime.request_params(bpy.context, method)
+    assert set(builtin) == serve.accepted_keys(method)
+    assert builtin["model"] == runtime.state.families[0]["family"] and builtin["checkpoint"] is None
+    prefs = runtime.addon_prefs()
+    entry = prefs.checkpoints.add()
+    entry.name, entry.path = "keys", str(tmp_path / "generator.pth")
+    try:
+        settings.use_checkpoint, settings.checkpoint = True, "keys"
+        settings.auto_level, settings.level, settings.radius, settings.fov, settings.save_preview = False, 0.5, 2.0, 12.0, True
+        checkpoint = runtime.request_params(bpy.context, method)
+    finally:
+        prefs.checkpoints.remove(len(prefs.checkpoints) - 1)
+    assert set(checkpoint) == serve.accepted_keys(method)
+    assert checkpoint["model"] is None and checkpoint["checkpoint"] == str(tmp_path / "generator.pth")
+    for params, defaults in ((builtin, True), (checkpoint, False)):
+        # the worker's own settings groups accept every value (types and ranges)
+        ModelSelection.from_mapping(params, ignore=tuple(params))
+        if method != "batch":
+            PreviewSettings.from_mapping(params, ignore=tuple(params))
+            assert (params["radius"], params["fov"]) == ((None, None) if defaults else (2.0, 12.0))
+        if method != "preview":
+            export = ExportSettings.from_mapping(params, ignore=tuple(params))
+            assert export.level == (None if defaults else 0.5)
+            assert export.coarse_resolution == 32 and export.target_faces == 50_000
+        if method == "generate":
+            assert (params["preview"] is None) == defaults and params["output"].endswith(".glb")
+
+
+def test_first_use_asks_for_the_models_then_sends_the_request(blender):
+    """With no family list yet, Preview sends ``models`` first and the preview once it is answered."""
+    bpy, runtime = blender
+    settings = _fresh_scene(bpy)
+    runtime.state.families = []
+    settings.preview_size = 16
+    assert bpy.ops.aware3d.preview() == {"FINISHED"}
+    assert [(job.kind, job.then) for job in runtime.state.jobs.values()] == [("models", ("preview", "preview"))]
+    _drive(bpy, runtime)
+    assert not settings.last_error and settings.status.startswith("preview"), (settings.status, settings.last_error)
+    first_builtin = next(name for name, spec in FAMILIES.items() if spec.builtin)
+    assert runtime.state.last_result["family"] == first_builtin
+    assert [info["family"] for info in runtime.state.families] == list(FAMILIES)
+
+
+def test_cancel_while_asking_for_the_models_sends_nothing_after(blender):
+    bpy, runtime = blender
+    settings = _fresh_scene(bpy)
+    runtime.state.families, runtime.state.last_result = [], None
+    assert bpy.ops.aware3d.preview() == {"FINISHED"}
+    assert bpy.ops.aware3d.cancel() == {"FINISHED"}
+    _drive(bpy, runtime)
+    assert settings.status == "cancelled" and runtime.state.last_result is None
+    assert not runtime.state.jobs
+
+
+def test_a_started_worker_is_asked_for_its_models(blender):
+    bpy, runtime = blender
+    settings = _fresh_scene(bpy)
+    runtime.stop_worker()
+    runtime.state.families = []
+    settings.model_name = next(name for name, spec in FAMILIES.items() if spec.builtin)  # needs no list
+    settings.preview_size = 16
+    assert bpy.ops.aware3d.preview() == {"FINISHED"}
+    assert sorted(job.kind for job in runtime.state.jobs.values()) == ["models", "preview"]
+    _drive(bpy, runtime)
+    assert not settings.last_error and settings.status.startswith("preview")
+    assert [info["family"] for info in runtime.state.families] == list(FAMILIES)
+
+
+def test_camera_defaults_come_from_the_worker(blender):
+    """No camera is built in: Set camera to pose needs the spec the worker sends with a result."""
+    bpy, runtime = blender
+    settings = _fresh_scene(bpy)
+    runtime.state.specs.clear()
+    settings.yaw, settings.pitch = 0.3, 0.1
+    with pytest.raises(RuntimeError, match="not known yet"):
+        bpy.ops.aware3d.camera_from_pose()
+    assert "not known yet" in settings.last_error
+    settings.preview_size, settings.last_error = 16, ""
+    bpy.ops.aware3d.preview()
+    _drive(bpy, runtime)
+    family = runtime.state.last_result["family"]
+    gen = aware3d.load_generator(family=family, device="cpu")
+    metres = get_family(family).frame.metres_per_unit
+    assert runtime.state.specs == {family: {**gen.camera.to_dict(), "metres_per_unit": metres}}
+    assert bpy.ops.aware3d.camera_from_pose() == {"FINISHED"}
+    cam = bpy.context.scene.camera
+    expected = pose_to_blender_camera(Pose(0.3, 0.1), gen.camera, metres, (0.0, 0.0, 0.0)).matrix_world
+    np.testing.assert_allclose(np.array(cam.matrix_world), expected, atol=1e-5)
+    assert math.degrees(cam.data.angle_y) == pytest.approx(gen.camera.convention.to_vertical_fov(gen.camera.fov))
 
 
 def test_preview_lands_in_images_editor_and_camera_background(blender):
@@ -213,6 +414,9 @@ def test_import_creates_a_textured_object_with_metadata(blender, imported):
     images = [n.image for n in nodes if n.type == "TEX_IMAGE"]
     assert images and images[0].size[0] == 256
     assert "imported" in bpy.context.scene.aware3d.status
+    # the model's camera travels with the object, so poses work in a later session too
+    spec = aware3d.load_generator(family="demo", device="cpu").camera
+    assert obj["aware3d_spec"].to_dict() == {**spec.to_dict(), "metres_per_unit": get_family("demo").frame.metres_per_unit}
 
 
 def test_camera_set_from_pose_reads_back_and_matches_the_core(blender, imported):

@@ -9,6 +9,8 @@ import pytest
 
 from aware3d import InputError, Pose
 from aware3d.cameras import (
+    EG3D_CONVENTION,
+    PIGAN_CONVENTION,
     GLTF_TO_BLENDER,
     BlenderCamera,
     CameraSpec,
@@ -25,8 +27,8 @@ from aware3d.cameras import (
     pose_to_eg3d_conditioning,
 )
 
-PIGAN = CameraSpec("pigan", radius=1.0, fov=12.0)
-EG3D = CameraSpec("eg3d", radius=2.7, fov=18.837, pivot=(0.0, 0.0, 0.2))
+PIGAN = CameraSpec(PIGAN_CONVENTION, radius=1.0, fov=12.0)
+EG3D = CameraSpec(EG3D_CONVENTION, radius=2.7, fov=18.837, pivot=(0.0, 0.0, 0.2))
 
 
 def _project(camera, point):
@@ -90,7 +92,7 @@ def test_pose_camera_round_trip(yaw, pitch):
 
 
 def test_pose_defaults_come_from_the_model():
-    camera = pose_to_camera(Pose(), CameraSpec("pigan", radius=2.0, fov=20.0))
+    camera = pose_to_camera(Pose(), CameraSpec(PIGAN_CONVENTION, radius=2.0, fov=20.0))
     np.testing.assert_allclose(camera.position, [0, 0, 2], atol=1e-12)
     assert camera.fov_deg == 20.0
 
@@ -146,9 +148,11 @@ def test_eg3d_angles_reproduce_lookat_pose_sampler_positions():
 
 def test_eg3d_intrinsics_and_conditioning_vector():
     intrinsics = eg3d_intrinsics(18.837)
-    assert intrinsics[0, 0] == pytest.approx(1 / (math.tan(math.radians(18.837) / 2) * 1.414))
-    # EG3D's FFHQ labels store 4.2647; the formula at 18.837 degrees gives 4.2634.
+    # Pinned by data, not by restating the formula: EG3D's FFHQ dataset labels store a focal of
+    # 4.2647 for fov_deg 18.837 (the formula gives 4.2634), and PanoHead's gen_samples.py, whose
+    # int-typed --fov-deg turns 18.837 into 18, ends up with 4.4652.
     assert intrinsics[0, 0] == pytest.approx(4.2647, abs=2e-3)
+    assert eg3d_intrinsics(18)[0, 0] == pytest.approx(4.4652, abs=1e-3)
     np.testing.assert_allclose(intrinsics[:2, 2], [0.5, 0.5])
     label = pose_to_eg3d_conditioning(Pose(), EG3D)
     assert label.shape == (25,) and label.dtype == np.float32

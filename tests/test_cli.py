@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import aware3d
-from aware3d.cli import main
+from aware3d.app.cli import main
 
 
 def _run(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -67,8 +67,10 @@ BAD_INPUTS = {
     "directory as checkpoint": (["--checkpoint", "{tmp}"], "is a directory"),
     "pitch at the pole": (["--model", "demo", "--pitch", "1.5708"], "pitch must lie strictly between"),
     "pitch beyond the pole": (["--model", "demo", "--pitch=-2"], "pitch"),
-    "zero size": (["--model", "demo", "--size", "0"], "--size must be a positive"),
-    "negative size": (["--model", "demo", "--size=-5"], "--size must be a positive"),
+    "zero size": (["--model", "demo", "--size", "0"], "--size must be at least 1, got 0"),
+    "negative size": (["--model", "demo", "--size=-5"], "--size must be at least 1, got -5"),
+    "huge size": (["--model", "demo", "--size", "1000000000"], "--size must be at most 4096"),
+    "option the family lacks": (["--model", "demo", "--ema", "none"], "the demo family takes no option 'ema'"),
     "not a number": (["--model", "demo", "--size", "big"], "invalid int value"),
     "no model": ([], "give --model"),
     "unsupported family": (["--model", "eg3d"], "cannot load it yet"),
@@ -134,19 +136,19 @@ def test_generate_writes_a_glb_and_a_preview(tmp_path, validate_glb):
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    "args, message, code",
     [
-        (["--model", "demo", "--texture-size", "1000"], "power of two"),
-        (["--model", "demo", "--resolution", "100"], "power of two"),
-        (["--model", "demo", "--faces", "5"], "--faces"),
-        (["--model", "demo", "--level", "1e9"], "no surface"),
-        (["--model", "nope"], "unknown model family"),
+        (["--model", "demo", "--texture-size", "1000"], "--texture-size must be a power of two", 2),
+        (["--model", "demo", "--resolution", "100"], "power of two", 2),
+        (["--model", "demo", "--faces", "5"], "--target-faces must be at least 100, got 5", 2),
+        (["--model", "demo", "--level", "1e9"], "no surface", 1),  # valid input, nothing to mesh: a failure
+        (["--model", "nope"], "unknown model family", 2),
     ],
 )
-def test_generate_bad_input(tmp_path, args, message):
+def test_generate_bad_input(tmp_path, args, message, code):
     out = tmp_path / "x.glb"
     result = _run("generate", *args, "-o", str(out))
-    assert result.returncode in (1, 2), result.stderr
+    assert result.returncode == code, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
     assert list(tmp_path.iterdir()) == []
@@ -169,10 +171,10 @@ def test_batch_writes_resumes_and_reports_failures(tmp_path, monkeypatch, capsys
 
     real_export = aware3d.exporters.export_glb
 
-    def flaky(field, path, **kwargs):
+    def flaky(field, path, *args, **kwargs):
         if field.identity["seed"] == 4:
             raise RuntimeError("simulated failure")
-        return real_export(field, path, **kwargs)
+        return real_export(field, path, *args, **kwargs)
 
     monkeypatch.setattr(aware3d.exporters, "export_glb", flaky)
     assert main([*common, "--seeds", "0-5"]) == 1  # seed 4 fails, the others go on

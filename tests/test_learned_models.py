@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 import aware3d
 from aware3d import CheckpointError, InputError, Pose
-from aware3d.checkpoints import inspect_checkpoint
+from aware3d.models import inspect_checkpoint
 from aware3d.exporters import export_glb
 from aware3d.models.base import TRUNCATION_NUM_SAMPLES, TRUNCATION_SEED, z_from_seed
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from aware3d import InputError
-from aware3d.cameras import CameraSpec, Pose, pose_to_camera
+from aware3d.cameras import PIGAN_CONVENTION, CameraSpec, Pose, pose_to_camera
 from aware3d.render import (
     RenderSettings,
     camera_rays,
@@ -19,7 +19,7 @@ from aware3d.render import (
 )
 from conftest import SphereField
 
-SPEC = CameraSpec("pigan", radius=1.0, fov=20.0)
+SPEC = CameraSpec(PIGAN_CONVENTION, radius=1.0, fov=20.0)
 
 
 def test_camera_rays_are_unit_and_centred():

@@ -319,7 +319,7 @@ def _user_message(err: Aware3DError) -> str:
     message = str(err)
     if isinstance(err, SettingsError) and message.startswith(err.key):
         message = flag_name(err.key) + message[len(err.key):]
-    return message
+    return message.replace("options.", "--") if isinstance(err, SettingsError) else message
 
 
 def main(argv: list[str] | None = None) -> int:

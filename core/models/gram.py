@@ -340,7 +340,7 @@ FAMILY = FamilySpec(
     options=(EMA_OPTION,),
     default_level=DEFAULT_LEVEL,
     state_keys=("representation.sample_network", "representation.rf_network"),
-    companion_globals=(EMA_GLOBAL,),
+    companions={EMA_GLOBAL: "EMA weights (torch_ema)"},
     variant=variant,
     releases=releases.GRAM_RELEASES,
 )

@@ -217,7 +217,7 @@ FAMILY = FamilySpec(
     options=(EMA_OPTION,),
     default_level=DEFAULT_LEVEL,
     pickle_globals=("siren.siren", "generators.generators"),
-    companion_globals=(EMA_GLOBAL,),
+    companions={EMA_GLOBAL: "EMA weights (torch_ema)"},
     variant=variant,
     releases=releases.PIGAN_RELEASES,
 )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -27,6 +27,7 @@ from ..checkpoints import (
 )
 from ..errors import CheckpointError, InputError, UnknownFamilyError, UnsupportedFamilyError
 from ..fields import WorldFrame
+from ..settings import SettingsError
 from .releases import Licence
 
 if TYPE_CHECKING:
@@ -82,8 +83,9 @@ class FamilySpec:
         builtin: True for a family that needs no checkpoint (the demo).
         pickle_globals: module prefixes of pickled classes that identify the family's files.
         state_keys: state-dict key prefixes that identify the family's files.
-        companion_globals: module prefixes of companion files (an ``ema.pth``) that a user may
-            point at by mistake; detection then says to point at the main file.
+        companions: module prefixes of the globals of companion files (an ``ema.pth``) that a
+            user may point at by mistake, each with what such a file holds; detection then says
+            to point at the main file.
         variant: reads the release variant from a file, for ``aware3d info``.
         releases: the official release files (``aware3d download``).
     """
@@ -101,7 +103,7 @@ class FamilySpec:
     builtin: bool = False
     pickle_globals: tuple[str, ...] = ()
     state_keys: tuple[str, ...] = ()
-    companion_globals: tuple[str, ...] = ()
+    companions: Mapping[str, str] = field(default_factory=dict)
     variant: VariantHook | None = None
     releases: tuple = ()
 
@@ -114,15 +116,16 @@ class FamilySpec:
         """Every loader option with its value: the given one, else the default.
 
         Raises:
-            InputError: for an option the family does not take or a value outside its choices.
+            SettingsError: for an option the family does not take or a value outside its choices,
+                keyed ``options.NAME``.
         """
         known = {option.name: option for option in self.options}
         for name, value in given.items():
             if name not in known:
                 takes = ", ".join(known) or "no options"
-                raise InputError(f"the {self.name} family takes no option {name!r} (it takes: {takes})")
+                raise SettingsError(f"options.{name}", f"the {self.name} family takes no option {name!r} (it takes: {takes})")
             if value not in known[name].choices:
-                raise InputError(f"{name} must be one of {', '.join(known[name].choices)}, got {value!r}")
+                raise SettingsError(f"options.{name}", f"{name} must be one of {', '.join(known[name].choices)}, got {value!r}")
         return {name: given.get(name, option.default) for name, option in known.items()}
 
     def to_dict(self) -> dict[str, Any]:
@@ -234,17 +237,18 @@ def detect(path: str | os.PathLike) -> Detection:
     if spec is not None:
         return Detection(path, fmt, summary, spec)
     known = torch_allowed_globals()
-    prefixes = tuple(p for s in FAMILIES.values() for p in s.pickle_globals + s.companion_globals) + (_TORCH_MODULE_PREFIX,)
+    prefixes = tuple(p for s in FAMILIES.values() for p in (*s.pickle_globals, *s.companions)) + (_TORCH_MODULE_PREFIX,)
     forbidden = sorted(g for g in summary.globals if g not in known and not g.startswith(prefixes))
     if forbidden:
         raise refused_global_error(path, forbidden[0])
-    for companion in FAMILIES.values():
-        hits = sorted(g for g in summary.globals for p in companion.companion_globals if g.startswith(p))
-        if hits:
-            raise CheckpointError(
-                f"{path} is a companion file of a {companion.name} checkpoint (it holds {hits[0]}); "
-                f"point at the main file instead: {companion.files}"
-            )
+    for owner in FAMILIES.values():
+        for prefix, what in owner.companions.items():
+            hits = sorted(g for g in summary.globals if g.startswith(prefix))
+            if hits:
+                raise CheckpointError(
+                    f"{path} holds only {what} ({hits[0]}), a companion of a {owner.name} checkpoint; "
+                    f"point at the main file instead: {owner.files}"
+                )
     raise CheckpointError(f"could not tell which model family {path} belongs to; pass the family with --model")
 
 
