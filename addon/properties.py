@@ -121,8 +121,14 @@ class AWARE3D_PG_settings(bpy.types.PropertyGroup):
     )
     seed: IntProperty(name="Seed", description="Identity seed", default=7, min=0)
     truncation: FloatProperty(name="Truncation", description="1 keeps the sample, 0 is the average identity", default=0.7, min=0.0, max=2.0)
-    yaw: FloatProperty(name="Yaw", description="Camera yaw around the head; positive shows the head turned to its own left", subtype="ANGLE", default=0.0, min=-math.pi, max=math.pi)
-    pitch: FloatProperty(name="Pitch", description="Camera pitch; positive looks from below", subtype="ANGLE", default=0.0, min=-math.radians(89), max=math.radians(89))
+    yaw: FloatProperty(
+        name="Yaw", description="Camera yaw around the head; positive shows the head turned to its own left",
+        subtype="ANGLE", default=0.0, min=-math.pi, max=math.pi,
+    )
+    pitch: FloatProperty(
+        name="Pitch", description="Camera pitch; positive looks from below",
+        subtype="ANGLE", default=0.0, min=-math.radians(89), max=math.radians(89),
+    )
     radius: FloatProperty(name="Distance", description="Camera distance in model units (0: the model's own)", default=0.0, min=0.0, max=100.0)
     fov: FloatProperty(name="FOV", description="Field of view in degrees (0: the model's own)", default=0.0, min=0.0, max=120.0)
     preview_size: IntProperty(name="Preview size", description="Preview width and height in pixels", default=256, min=16, max=2048)

@@ -132,8 +132,10 @@ def composite(
     """Alpha-composite samples front to back.
 
     Args:
-        density: [R,S] activated density; rgb: [R,S,3]; depths: [R,S] sorted distances;
-            far: [R] where each ray leaves the field (ends the last interval).
+        density: [R,S] activated density.
+        rgb: [R,S,3] colour in [0, 1].
+        depths: [R,S] sorted distances along each ray.
+        far: [R] where each ray leaves the field (ends the last interval).
 
     Returns:
         colour [R,3] (no background) and weights [R,S].
@@ -147,7 +149,9 @@ def importance_depths(depths: torch.Tensor, weights: torch.Tensor, num_samples: 
     """Draw ``num_samples`` depths per ray from the coarse weights at fixed quantiles (no randomness).
 
     Args:
-        depths: [R,S] sorted coarse depths; weights: [R,S] their compositing weights.
+        depths: [R,S] sorted coarse depths.
+        weights: [R,S] their compositing weights.
+        num_samples: depths to draw per ray.
 
     Returns:
         [R,num_samples] depths, sorted.
@@ -181,7 +185,10 @@ def render_rays(field: Field, origins: torch.Tensor, dirs: torch.Tensor, setting
     """Render rays that are already known to cross the field's bounds.
 
     Args:
-        origins, dirs: [R,3] float32, GAN world, dirs unit length.
+        field: the field to render.
+        origins: [R,3] float32 ray origins, GAN world.
+        dirs: [R,3] float32 unit directions.
+        settings: samples per ray and view-dependence locking.
 
     Returns:
         colour [R,3] (without background) and accumulated opacity [R].
@@ -214,7 +221,10 @@ def render_image(
     """Render ``field`` seen by ``camera``.
 
     Args:
+        field: the field to render.
+        camera: a resolved camera in the field's world.
         size: image side in pixels, or (height, width).
+        settings: samples per ray, background and chunking; every one is honoured.
         device: where rays are built; defaults to the field's device.
         progress: called as ``progress("render", rays_done, rays_total)`` after each chunk.
 

@@ -49,7 +49,8 @@ def setting(
     Args:
         default: the value used when none is given (a dict default is copied per instance).
         help: one line, shown by ``--help`` and the add-on.
-        minimum, maximum: inclusive bounds for numbers.
+        minimum: inclusive lower bound for a number.
+        maximum: inclusive upper bound for a number.
         power_of_two: the number must be a power of two.
         flags: extra command-line spellings (``--faces`` for ``target_faces``).
     """

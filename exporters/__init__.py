@@ -6,10 +6,12 @@ runs them all and writes the file, as :class:`ExportSettings` says. They depend 
 of :mod:`aware3d.fields` only, never on a model family.
 """
 
+from .asset import Asset, AssetStats
 from .cleanup import clean_mesh
 from .gltf import GLBMesh, build_glb
 from .marching import Extraction, Mesh, extract_mesh, extract_mesh_dense
-from .pipeline import Asset, AssetStats, build_asset, export_glb
+from .pipeline import build_asset, export_glb
+from .relief import ReliefMesh, build_relief_asset, mesh_relief
 from .settings import ExportSettings
 from .texture import bake_texture, fill_gutters, rasterize_uv, unwrap
 
@@ -20,14 +22,17 @@ __all__ = [
     "Extraction",
     "GLBMesh",
     "Mesh",
+    "ReliefMesh",
     "bake_texture",
     "build_asset",
     "build_glb",
+    "build_relief_asset",
     "clean_mesh",
     "export_glb",
     "extract_mesh",
     "extract_mesh_dense",
     "fill_gutters",
+    "mesh_relief",
     "rasterize_uv",
     "unwrap",
 ]

@@ -245,6 +245,7 @@ def extract_mesh(
         coarse_resolution: cells per axis of the first, dense pass (32 or 64 are good).
         bounds: the box to mesh; the field's own by default. The lattice is the cube around it.
         block_size: cells per axis processed together at the finest level.
+        chunk_size: points per field call.
         progress: called as ``progress("extract", done, total)`` per level and per block.
         return_values: also return the whole filled lattice (for tests; memory grows as R^3).
 

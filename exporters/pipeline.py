@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,57 +13,14 @@ from aware3d.errors import InputError
 from aware3d.fields import Field, Relief
 from aware3d.io import check_output_path, encode_png, write_atomic
 from aware3d.progress import ProgressCallback
+from aware3d.settings import SettingsError
 from aware3d.version import __version__
 
 from . import cleanup, marching, texture
+from .asset import Asset, AssetStats
 from .gltf import GLBMesh, build_glb
+from .relief import build_relief_asset
 from .settings import ExportSettings
-
-
-@dataclass(frozen=True)
-class AssetStats:
-    """Per-asset statistics (also written to batch manifests).
-
-    Attributes:
-        num_vertices, num_faces: of the written mesh (vertices split at UV seams).
-        watertight: the cleaned surface is closed and consistently wound.
-        height_m: height of the asset in metres (y extent).
-        volume_m3: enclosed volume in cubic metres (positive: normals point outward).
-        num_queries, num_dense_queries: field points evaluated while meshing, and a dense grid's.
-        num_removed_components: floaters dropped.
-        resolution, level, texture_size: settings used.
-        scale: metres per field unit applied; center: field-world point moved to the origin.
-        seconds: wall time per stage (extract, clean, unwrap, bake, write).
-        file_size: bytes of the GLB.
-    """
-
-    num_vertices: int
-    num_faces: int
-    watertight: bool
-    height_m: float
-    volume_m3: float
-    num_queries: int
-    num_dense_queries: int
-    num_removed_components: int
-    resolution: int
-    level: float
-    texture_size: int | None
-    scale: float
-    center: list[float]
-    seconds: dict[str, float]
-    file_size: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict."""
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Asset:
-    """A built GLB and its statistics."""
-
-    glb: bytes
-    stats: AssetStats
 
 
 def resolve_settings(settings: ExportSettings | None = None, **overrides: Any) -> ExportSettings:
@@ -193,6 +149,25 @@ def build_asset(
     return Asset(glb=glb, stats=stats)
 
 
+_FIELD_ONLY_SETTINGS = ("resolution", "coarse_resolution", "level", "target_faces", "bake_mode", "view", "textured", "vertex_colors")
+"""Settings that shape how a field is meshed and coloured; a relief has its own grid and albedo."""
+
+
+def check_relief_settings(settings: ExportSettings) -> ExportSettings:
+    """``settings`` if a relief export can honour all of them (texture size and material).
+
+    Raises:
+        SettingsError: naming a field-only setting changed from its default, rather than ignoring it.
+    """
+    defaults = ExportSettings()
+    for key in _FIELD_ONLY_SETTINGS:
+        if getattr(settings, key) != getattr(defaults, key):
+            raise SettingsError(
+                key, f"{key} applies to radiance fields; a relief is meshed on its own pixel grid and textured with its albedo"
+            )
+    return settings
+
+
 def asset_name(extras: dict[str, Any]) -> str:
     """The glTF node/mesh name: ``family_seedN``, or ``family_<z hash>`` for an explicit latent."""
     family = extras.get("family") or "asset"
@@ -233,12 +208,8 @@ def export_glb(
         raise InputError(f"the output is a binary glTF; give a file name ending in .glb, not {path.name}")
     settings = resolve_settings(settings, **overrides)
     if isinstance(source, Relief):
-        from .relief import build_relief_asset
-
-        asset = build_relief_asset(
-            source, settings.texture_size if settings.textured else None, settings.material,
-            metadata=metadata, progress=progress,
-        )
+        check_relief_settings(settings)
+        asset = build_relief_asset(source, settings.texture_size, settings.material, metadata=metadata, progress=progress)
     else:
         asset = build_asset(source, settings, metadata=metadata, progress=progress)
     write_atomic(Path(path), asset.glb)

@@ -22,8 +22,8 @@ from aware3d.fields import Relief
 from aware3d.io import encode_png
 from aware3d.progress import ProgressCallback
 
+from .asset import Asset, AssetStats
 from .gltf import GLBMesh, Material, build_glb
-from .pipeline import Asset, AssetStats
 from .texture import MAX_TEXTURE_SIZE, check_texture_size, fill_gutters
 
 DEFAULT_MAX_DEPTH_JUMP = 8.0

@@ -182,6 +182,7 @@ def sample_colour(
     """The field's colour at surface points.
 
     Args:
+        field: the field whose colour is read.
         points: [N,3] float32 surface points, field world coordinates.
         normals: [N,3] unit outward normals; needed for ``mode="ray"``.
         mode: ``"surface"`` reads the colour at the point; ``"ray"`` alpha-composites a short ray
@@ -219,7 +220,8 @@ def fill_gutters(image: np.ndarray, filled: np.ndarray) -> np.ndarray:
     """Give every unfilled texel the colour of the nearest filled one, so no seam shows at any mip level.
 
     Args:
-        image: [H,W,C] texture; filled: [H,W] bool, texels that hold baked colour.
+        image: [H,W,C] texture.
+        filled: [H,W] bool, texels that hold baked colour.
     """
     if filled.all() or not filled.any():
         return image
@@ -251,8 +253,12 @@ def bake_texture(
     """Bake the field's colour at the surface into a texture and fill the gutters.
 
     Args:
+        field: the field whose colour is baked.
         uv_mesh: vertices in the field's world coordinates.
+        texture_size: power-of-two texture side in pixels.
         normals: [V,3] per-vertex unit normals of ``uv_mesh`` (for ``mode="ray"``).
+        mode: ``"surface"`` or ``"ray"`` (see :func:`sample_colour`).
+        view: ``"canonical"`` or ``"average"`` (see :func:`sample_colour`).
     """
     check_texture_size(texture_size)
     raster = rasterize_uv(uv_mesh.uv, uv_mesh.faces, texture_size)

@@ -11,9 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-import aware3d
 import numpy as np
 import pytest
+
+import aware3d
 from aware3d.app import serve
 from aware3d.app.settings import ModelSelection, PreviewSettings
 from aware3d.cameras import Pose, pose_to_blender_camera

@@ -10,8 +10,8 @@ import pytest
 from aware3d import InputError, Pose
 from aware3d.cameras import (
     EG3D_CONVENTION,
-    PIGAN_CONVENTION,
     GLTF_TO_BLENDER,
+    PIGAN_CONVENTION,
     BlenderCamera,
     CameraSpec,
     blender_camera_to_pose,

@@ -27,8 +27,8 @@ from torch import nn
 
 from aware3d.app.cli import main
 from aware3d.checkpoints import check_file, file_sha256, summarize_pickle
-from aware3d.models import CheckpointInfo, inspect_checkpoint
 from aware3d.errors import CheckpointError, InputError
+from aware3d.models import CheckpointInfo, inspect_checkpoint
 
 # torch.save of a whole module warns when it cannot find the class's source; our stand-ins
 # live in fake modules on purpose.

@@ -20,6 +20,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from aware3d.app.download import run_download
 from aware3d.errors import Aware3DError, InputError
 from aware3d.models import FAMILIES

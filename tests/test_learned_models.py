@@ -6,17 +6,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import official_formats as of
 import pytest
 import torch
 import torch.nn.functional as F
 
 import aware3d
 from aware3d import CheckpointError, InputError, Pose
-from aware3d.models import inspect_checkpoint
 from aware3d.exporters import export_glb
+from aware3d.models import inspect_checkpoint
 from aware3d.models.base import TRUNCATION_NUM_SAMPLES, TRUNCATION_SEED, z_from_seed
-
-import official_formats as of
 
 TOLERANCE = 1e-5
 
@@ -38,12 +37,6 @@ def _named_ema(module: torch.nn.Module, ema_path) -> dict[str, torch.Tensor]:
     names = [name for name, _ in module.named_parameters()]
     assert len(names) == len(ema.shadow_params)
     return dict(zip(names, ema.shadow_params))
-
-
-def _rebuild_pigan(path, tall=False):
-    """The same generator the test helper saved (same seed), so its EMA can be read by name."""
-    generator = of.ImplicitGenerator3d(of.TALLSIREN if tall else of.SPATIALSIRENBASELINE, 16, hidden_dim=32)
-    return generator
 
 
 def _sine_film(w, b, x, freq, phase):
@@ -123,11 +116,9 @@ def test_pigan_is_detected_without_building_it(pigan_path):
 def test_pigan_field_matches_the_published_formulas(pigan_path, ema, psi):
     gen = aware3d.load_generator(pigan_path, device="cpu", ema=ema)
     assert gen.family == "pigan" and gen.info["variant"] == "SPATIALSIRENBASELINE" and gen.z_dim == 16
-    module = _rebuild_pigan(pigan_path)
     with of.official_names():
         saved = torch.load(pigan_path, weights_only=False)  # our own test-built file
     weights = dict(saved.named_parameters()) if ema == "none" else _named_ema(saved, pigan_path.with_name(f"{ema}.pth"))
-    assert module is not None
     points, dirs = _points()
     z = z_from_seed(3, 16)
     out = gen.field(seed=3, truncation=psi).query(points, dirs)

@@ -414,3 +414,22 @@ def test_same_relief_gives_identical_bytes():
     assert first.glb == second.glb
     other = build_relief_asset(_sphere_relief(identity={"family": "liftedgan", "seed": 4}))
     assert other.glb != first.glb
+
+
+def test_export_glb_takes_a_relief_and_honours_or_refuses_each_setting(tmp_path, validate_glb):
+    from aware3d.exporters import ExportSettings, export_glb
+    from aware3d.settings import SettingsError
+
+    relief = _sphere_relief(32, 32)
+    out = tmp_path / "relief.glb"
+    stats = export_glb(relief, out, ExportSettings(texture_size=64, material="pbr"))
+    assert out.exists() and stats.texture_size == 64 and stats.num_faces > 0 and stats.num_queries == 0
+    gltf = pygltflib.GLTF2().load(str(out))
+    assert gltf.materials[0].extensions == {} and gltf.asset.extras["source"] == "relief"  # pbr: no unlit extension
+    report = validate_glb(out)["issues"]
+    assert report["numErrors"] == 0 and report["numWarnings"] == 0
+    # Settings that only shape field meshing are refused by name, not silently ignored.
+    for key, value in (("resolution", 512), ("level", 3.0), ("vertex_colors", True), ("textured", False)):
+        with pytest.raises(SettingsError, match=key) as caught:
+            export_glb(relief, tmp_path / f"{key}.glb", **{key: value})
+        assert caught.value.key == key and not (tmp_path / f"{key}.glb").exists()

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from conftest import SphereField
 
 from aware3d import InputError
 from aware3d.cameras import PIGAN_CONVENTION, CameraSpec, Pose, pose_to_camera
@@ -17,7 +18,6 @@ from aware3d.render import (
     intersect_box,
     render_image,
 )
-from conftest import SphereField
 
 SPEC = CameraSpec(PIGAN_CONVENTION, radius=1.0, fov=20.0)
 

@@ -122,7 +122,7 @@ def read_generator(path: str | Path) -> tuple[str, dict[str, torch.Tensor], floa
     if variant not in _VARIANTS:
         raise CheckpointError(f"{path} holds a pi-GAN SIREN of type {variant}; aware3d reads SPATIALSIRENBASELINE and TALLSIREN")
     warper = (getattr(siren, "_modules", None) or {}).get("gridwarper")
-    warp_scale = float(getattr(warper, "scale_factor")) if warper is not None else None
+    warp_scale = float(warper.scale_factor) if warper is not None else None
     return variant, module_parameters(generator), warp_scale
 
 
