@@ -627,3 +627,21 @@ def test_releases_module_is_pure_data():
 def test_old_script_is_gone():
     assert not (REPO / "scripts" / "download_weights.py").exists()
     assert not (REPO / "tests" / "test_download_weights.py").exists()
+
+
+def test_the_aware3d_download_command(tmp_path, capsys):
+    """The CLI subcommand runs run_download: --list reads the registry's table, --dry-run writes nothing."""
+    from aware3d.app.cli import main
+    from aware3d.models import FAMILIES
+
+    assert main(["download", "--list"]) == 0
+    listed = capsys.readouterr().out
+    for spec in FAMILIES.values():
+        for release in spec.releases:
+            assert release.key in listed
+    cache = tmp_path / "cache"
+    assert main(["download", "--dry-run", "--cache", str(cache), "gram/ffhq"]) == 0
+    out = capsys.readouterr().out
+    assert "non-commercial" in out.lower() and "generator.pth" in out and not cache.exists()
+    assert main(["download", "--cache", str(cache), "nope/x"]) == 2
+    assert "unknown release 'nope/x'" in capsys.readouterr().err and not cache.exists()

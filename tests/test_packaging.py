@@ -27,7 +27,10 @@ _BUILD_OUTPUTS = re.compile(r"^(build|dist|.*\.egg-info)$")
 
 EXPECTED_FILES = (
     "aware3d/__init__.py",
-    "aware3d/cli.py",
+    "aware3d/app/cli.py",
+    "aware3d/app/serve.py",
+    "aware3d/models/registry.py",
+    "aware3d/models/releases.py",
     "aware3d/checkpoints.py",
     "aware3d/models/__init__.py",
     "aware3d/models/demo.py",
@@ -96,7 +99,7 @@ def test_wheel_contents(wheel):
         text = archive.read(entry_points).decode()
     lines = [line.replace(" ", "") for line in text.splitlines()]
     assert "[console_scripts]" in lines
-    assert "aware3d=aware3d.cli:main" in lines
+    assert "aware3d=aware3d.app.cli:main" in lines
 
 
 def test_wheel_installs_and_imports_outside_the_source_tree(wheel, tmp_path):
@@ -112,7 +115,7 @@ def test_wheel_installs_and_imports_outside_the_source_tree(wheel, tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")}
     env["PYTHONPATH"] = str(site)
     code = (
-        "import aware3d, aware3d.exporters, aware3d.models.demo, aware3d.cli, aware3d.checkpoints\n"
+        "import aware3d, aware3d.exporters, aware3d.models.demo, aware3d.app.cli, aware3d.checkpoints\n"
         "print(aware3d.__file__)\n"
         "print(aware3d.exporters.__file__)\n"
         "print(aware3d.models.demo.__file__)\n"
