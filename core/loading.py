@@ -12,7 +12,7 @@ from typing import Any
 from .checkpoints import check_file
 from .device import DeviceLike, resolve_device
 from .errors import CheckpointError, InputError
-from .models import family_loader, get_family
+from .models import builtin_families, family_loader, get_family
 from .models.base import Generator
 from .models.registry import detect
 
@@ -26,7 +26,7 @@ def load_generator(
     """Load a generator.
 
     Args:
-        path: an official checkpoint file; None for a built-in family (``demo``).
+        path: an official checkpoint file; None for a built-in family (``aware3d models`` marks them).
         family: a registry name (see ``aware3d models``); None detects it from the file.
         device: ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"`` or a torch.device.
         **family_options: the options the family's registry entry declares, e.g. ``ema="ema2"``
@@ -41,7 +41,8 @@ def load_generator(
         DeviceError: for an unavailable device.
     """
     if path is None and family is None:
-        raise InputError("give a checkpoint path, or family='demo' for the built-in model")
+        builtin = " or ".join(f"family={name!r}" for name in builtin_families()) or "a family name"
+        raise InputError(f"give a checkpoint path, or {builtin} for a built-in model")
     spec = get_family(family) if family is not None else None
     if spec is not None:
         family_loader(spec)  # a family that cannot load yet says so before anything else

@@ -14,6 +14,7 @@ import dataclasses
 import json
 import sys
 import traceback
+import types
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -65,7 +66,7 @@ def flag_name(key: str) -> str:
 
 def _argument_type(kind: Any) -> tuple[Any, tuple | None]:
     """argparse ``type`` and ``choices`` for a field annotation."""
-    if typing.get_origin(kind) in (typing.Union, __import__("types").UnionType):
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
         kind = next(k for k in typing.get_args(kind) if k is not type(None))
     if typing.get_origin(kind) is Literal:
         return str, typing.get_args(kind)
@@ -107,9 +108,12 @@ def settings_from_args(group: type[Settings], args: argparse.Namespace) -> Any:
 
 
 def _selection(args: argparse.Namespace) -> ModelSelection:
+    from ..models import builtin_families
+
     selection = settings_from_args(ModelSelection, args)
     if selection.model is None and selection.checkpoint is None:
-        raise InputError("give --model (for example --model demo) or --checkpoint")
+        examples = " or ".join(f"--model {name}" for name in builtin_families()) or "--model NAME"
+        raise InputError(f"give --model (for example {examples}) or --checkpoint")
     return selection
 
 
@@ -117,12 +121,6 @@ def _load(selection: ModelSelection):
     from .. import load_generator
 
     return load_generator(selection.checkpoint, selection.model, selection.device, **selection.options)
-
-
-def _pose(preview: PreviewSettings):
-    from ..cameras import Pose
-
-    return Pose(yaw=preview.yaw, pitch=preview.pitch, radius=preview.radius, fov=preview.fov)
 
 
 def _check_suffix(path: Path, suffix: str, what: str) -> Path:
@@ -140,10 +138,11 @@ def _check_suffix(path: Path, suffix: str, what: str) -> Path:
 def _preview(args: argparse.Namespace) -> int:
     """Render a preview PNG of one identity seen from a chosen pose."""
     from ..io import encode_png, write_atomic
+    from .export import pose_of
 
     preview = settings_from_args(PreviewSettings, args)
     output = _check_suffix(args.output, ".png", "a PNG image")
-    pose = _pose(preview)
+    pose = pose_of(preview)
     gen = _load(_selection(args))
     image = gen.render(gen.field(seed=preview.seed, truncation=preview.truncation), pose, size=preview.size, progress=_make_progress())
     write_atomic(output, encode_png(image))

@@ -130,10 +130,8 @@ def run_download(
         _print_table(chosen, out)
         return 0
     if not names:
-        raise InputError(
-            "name at least one release to download, such as graf/celebA_128; "
-            "`aware3d download --list` shows them all"
-        )
+        example = next(iter(table), "family/variant")
+        raise InputError(f"name at least one release to download, such as {example}; `aware3d download --list` shows them all")
     chosen = _find_all(table, names)
     families = {release.family: _family(release.family) for release in chosen}
     root = _cache_root(cache)

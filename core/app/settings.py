@@ -32,7 +32,7 @@ class ModelSelection(Settings):
     """
 
     model: str | None = setting(None, "model family (see `aware3d models`); detected from --checkpoint when left out")
-    checkpoint: Path | None = setting(None, "official checkpoint file (not needed for built-in models such as demo)")
+    checkpoint: Path | None = setting(None, "official checkpoint file (not needed for built-in models)")
     device: Literal["auto", "cpu", "cuda"] = setting("auto", "where to run the model")
     options: dict[str, str] = setting({}, "family loader options, as `aware3d models` lists them")
 

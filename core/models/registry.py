@@ -80,7 +80,7 @@ class FamilySpec:
         frame: up axis and metres per unit, so exported assets are upright and life-size.
         default_level: documented surface density for meshing, or None.
         kind: ``"field"`` (radiance field) or ``"relief"`` (depth map + albedo).
-        builtin: True for a family that needs no checkpoint (the demo).
+        builtin: True for a family that needs no checkpoint (a procedural model).
         pickle_globals: module prefixes of pickled classes that identify the family's files.
         state_keys: state-dict key prefixes that identify the family's files.
         companions: module prefixes of the globals of companion files (an ``ema.pth``) that a
@@ -187,6 +187,11 @@ def family_loader(spec: FamilySpec) -> Loader:
             "see `aware3d models` for the families it can load"
         )
     return spec.loader
+
+
+def builtin_families() -> list[str]:
+    """Names of the registered families that need no checkpoint (for messages and defaults)."""
+    return [spec.name for spec in FAMILIES.values() if spec.builtin]
 
 
 def all_options() -> dict[str, LoaderOption]:
