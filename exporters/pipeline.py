@@ -17,7 +17,7 @@ from aware3d.settings import SettingsError
 from aware3d.version import __version__
 
 from . import cleanup, marching, texture
-from .asset import Asset, AssetStats
+from .asset import Asset, AssetStats, asset_name, place_in_asset
 from .gltf import GLBMesh, build_glb
 from .relief import build_relief_asset
 from .settings import ExportSettings
@@ -31,39 +31,6 @@ def resolve_settings(settings: ExportSettings | None = None, **overrides: Any) -
     """
     base = (settings or ExportSettings()).to_dict()
     return ExportSettings.from_mapping({**base, **overrides})
-
-
-def asset_frame(
-    world_to_asset: np.ndarray, vertices: np.ndarray, surface: np.ndarray | None = None
-) -> tuple[np.ndarray, float, np.ndarray, np.ndarray | None]:
-    """Place model-world vertices in glTF metres, centred at the origin.
-
-    Args:
-        world_to_asset: [4,4] linear map, model world -> glTF y-up metres.
-        vertices: [V,3] float32, model world.
-        surface: [S,3] the vertices whose bounding box is centred (default ``vertices``; the
-            mesh before UV seams split it).
-
-    Returns:
-        positions [V,3] float32 glTF metres; the scale (metres per unit); the model-world point
-        moved to the origin [3] float64; the rotation [3,3] (None when the frame is y-up already).
-    """
-    surface = vertices if surface is None else surface
-    linear = np.asarray(world_to_asset, dtype=np.float64)[:3, :3]
-    scale = float(np.linalg.norm(linear[:, 0]))
-    rotation = linear / scale
-    center = (surface.min(axis=0).astype(np.float64) + surface.max(axis=0)) / 2
-    if np.array_equal(rotation, np.eye(3)):  # y-up already: skip a no-op product that could flip signed zeros
-        return ((vertices - center) * scale).astype(np.float32), scale, center, None
-    return ((vertices - center) @ linear.T).astype(np.float32), scale, center, rotation
-
-
-def frame_extras(scale: float, center: np.ndarray, rotation: np.ndarray | None) -> dict[str, Any]:
-    """The scale, centre (and rotation, where one was applied) recorded in every GLB's extras."""
-    extras: dict[str, Any] = {"scale": scale, "center": [float(c) for c in center]}
-    if rotation is not None:
-        extras["rotation"] = rotation.round(12).tolist()
-    return extras
 
 
 def build_asset(
@@ -112,19 +79,18 @@ def build_asset(
         seconds["bake"] = seconds.get("bake", 0.0) + time.perf_counter() - started
 
     started = time.perf_counter()
-    positions, scale, center, rotation = asset_frame(field.world_to_asset, vertices, mesh.vertices)
-    if rotation is not None:
-        normals = (normals @ rotation.T).astype(np.float32)
+    placement = place_in_asset(field.world_to_asset, vertices, mesh.vertices)
+    positions = placement.positions
     extras = {
         **field.identity,
         **(metadata or {}),
         "resolution": settings.resolution,
         "level": float(level),
-        **frame_extras(scale, center, rotation),
+        **placement.extras(),
         "aware3d_version": __version__,
     }
     glb = build_glb(
-        GLBMesh(positions=positions, normals=normals, faces=faces, uv=uv, texture_png=png,
+        GLBMesh(positions=positions, normals=placement.normals(normals), faces=placement.faces(faces), uv=uv, texture_png=png,
                 vertex_colors=colors, material=settings.material, extras=extras, name=asset_name(extras))
     )
     seconds["write"] = time.perf_counter() - started
@@ -134,15 +100,15 @@ def build_asset(
         num_faces=len(faces),
         watertight=clean_stats.watertight,
         height_m=float(np.ptp(positions[:, 1])),
-        volume_m3=clean_stats.volume * scale**3,
+        volume_m3=clean_stats.volume * placement.scale**3,
         num_queries=extraction.num_queries,
         num_dense_queries=extraction.num_dense_queries,
         num_removed_components=clean_stats.num_removed_components,
         resolution=settings.resolution,
         level=float(level),
         texture_size=settings.texture_size if settings.textured else None,
-        scale=scale,
-        center=[float(c) for c in center],
+        scale=placement.scale,
+        center=[float(c) for c in placement.center],
         seconds={k: round(v, 3) for k, v in seconds.items()},
         file_size=len(glb),
     )
@@ -166,13 +132,6 @@ def check_relief_settings(settings: ExportSettings) -> ExportSettings:
                 key, f"{key} applies to radiance fields; a relief is meshed on its own pixel grid and textured with its albedo"
             )
     return settings
-
-
-def asset_name(extras: dict[str, Any]) -> str:
-    """The glTF node/mesh name: ``family_seedN``, or ``family_<z hash>`` for an explicit latent."""
-    family = extras.get("family") or "asset"
-    seed = extras.get("seed")
-    return f"{family}_seed{seed}" if seed is not None else f"{family}_{extras.get('z_sha256', 'asset')}"
 
 
 def export_glb(

@@ -21,8 +21,9 @@ from aware3d.errors import EmptySurfaceError, InputError
 from aware3d.fields import Relief
 from aware3d.io import encode_png
 from aware3d.progress import ProgressCallback
+from aware3d.version import __version__
 
-from .asset import Asset, AssetStats
+from .asset import Asset, AssetStats, asset_name, place_in_asset
 from .gltf import GLBMesh, Material, build_glb
 from .texture import MAX_TEXTURE_SIZE, check_texture_size, fill_gutters
 
@@ -241,21 +242,12 @@ def build_relief_asset(
     """
     height, width = np.asarray(relief.depth).shape
     texture_size = default_texture_size(height, width) if texture_size is None else check_texture_size(texture_size)
-    linear = np.asarray(relief.world_to_asset, dtype=np.float64)[:3, :3]
-    determinant = float(np.linalg.det(linear))
-    if not (math.isfinite(determinant) and abs(determinant) > 1e-12):
-        raise InputError(f"world_to_asset must be an invertible linear map, got one with determinant {determinant!r}")
     report = progress or (lambda stage, done, total: None)
     seconds: dict[str, float] = {}
 
     started = time.perf_counter()
     mesh = mesh_relief(relief, max_depth_jump)
-    asset_points = mesh.vertices.astype(np.float64) @ linear.T
-    asset_center = (asset_points.min(axis=0) + asset_points.max(axis=0)) / 2
-    positions = (asset_points - asset_center).astype(np.float32)
-    normals = mesh.normals.astype(np.float64) @ np.linalg.inv(linear)  # normals take the inverse transpose
-    normals = (normals / np.linalg.norm(normals, axis=1, keepdims=True)).astype(np.float32)
-    faces = mesh.faces if determinant > 0 else mesh.faces[:, ::-1].copy()  # a mirror flips the winding
+    placement = place_in_asset(relief.world_to_asset, mesh.vertices)
     seconds["mesh"] = time.perf_counter() - started
     report("mesh", 1, 1)
 
@@ -266,11 +258,7 @@ def build_relief_asset(
     seconds["texture"] = time.perf_counter() - started
     report("texture", 1, 1)
 
-    from aware3d import __version__  # imported when called, as pipeline.py does
-
     started = time.perf_counter()
-    scale = abs(determinant) ** (1 / 3)
-    center = np.linalg.solve(linear, asset_center)
     extras = {
         **relief.identity,
         **(metadata or {}),
@@ -284,19 +272,16 @@ def build_relief_asset(
             "cam2world": np.asarray(relief.camera.cam2world, dtype=np.float64).tolist(),
             "fov_deg": float(relief.camera.fov_deg),
         },
-        "scale": scale,
-        "center": [float(value) for value in center],
+        **placement.extras(),
         "aware3d_version": __version__,
     }
     if relief.light is not None:
         extras["light"] = [float(value) for value in np.asarray(relief.light).reshape(-1)]
-    family = extras.get("family") or "relief"
-    seed = extras.get("seed")
-    tag = f"seed{seed}" if seed is not None else extras.get("z_sha256", extras.get("image_sha256", "asset"))
-    name = f"{family}_{tag}"
+    positions = placement.positions
+    faces = placement.faces(mesh.faces)
     glb = build_glb(
-        GLBMesh(positions=positions, normals=normals, faces=faces, uv=mesh.uv, texture_png=png,
-                material=material, extras=extras, name=str(name))
+        GLBMesh(positions=positions, normals=placement.normals(mesh.normals), faces=faces, uv=mesh.uv, texture_png=png,
+                material=material, extras=extras, name=asset_name(extras))
     )
     seconds["write"] = time.perf_counter() - started
     report("write", 1, 1)
@@ -313,8 +298,8 @@ def build_relief_asset(
         resolution=int(width),
         level=0.0,
         texture_size=texture_size,
-        scale=scale,
-        center=[float(value) for value in center],
+        scale=placement.scale,
+        center=[float(value) for value in placement.center],
         seconds={key: round(value, 3) for key, value in seconds.items()},
         file_size=len(glb),
     )
