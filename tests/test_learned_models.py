@@ -241,6 +241,13 @@ def test_gram_preview_and_export(gram_path, tmp_path, validate_glb):
     image = gen.render(gen.field(seed=0), Pose(yaw=-0.3), size=24)
     assert image.shape == (24, 24, 3) and image.std() > 1
     field = gen.field(seed=0)
+    # GRAM's own renderer cannot honour volume-rendering settings, so it refuses them instead of ignoring them
+    from aware3d.render import RenderSettings
+
+    with pytest.raises(aware3d.InputError, match="takes no RenderSettings"):
+        gen.render(field, Pose(), size=8, settings=RenderSettings(num_coarse=8))
+    with pytest.raises(aware3d.InputError, match="square"):
+        gen.render(field, Pose(), size=(8, 16))
     level = float(np.quantile(field.query(_points(4096)[0]).density.numpy(), 0.6))
     stats = export_glb(field, tmp_path / "g.glb", resolution=64, texture_size=128, level=level, target_faces=3000)
     assert stats.num_faces > 100
