@@ -81,6 +81,9 @@ def _python3_name(module: str, name: str) -> str:
     return f"{module}.{name}"
 
 
+UNRESOLVED_GLOBAL = "<a global whose name is computed while unpickling>"
+"""Recorded for a STACK_GLOBAL whose module and name are not plain strings in the file; never allowed."""
+
 _MEMO_STORES = {"MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT"}
 _MEMO_LOADS = {"GET", "BINGET", "LONG_BINGET"}
 
@@ -106,8 +109,10 @@ def summarize_pickle(
             if name == "GLOBAL":
                 module, _, qualname = str(arg).partition(" ")
                 summary.globals.add(_python3_name(module, qualname))
-            elif name == "STACK_GLOBAL" and all(isinstance(v, str) for v in pushed):
-                summary.globals.add(f"{pushed[0]}.{pushed[1]}")
+            elif name == "STACK_GLOBAL":
+                # Names built at unpickling time (not pushed as plain strings) cannot be checked: refuse them.
+                known = all(isinstance(v, str) for v in pushed)
+                summary.globals.add(f"{pushed[0]}.{pushed[1]}" if known else UNRESOLVED_GLOBAL)
             if name in ("LONG", "LONG1", "LONG4"):
                 summary.longs.add(arg)
             if name in _MEMO_STORES:
@@ -165,12 +170,47 @@ def summarize_checkpoint(path: Path) -> tuple[str, PickleSummary]:
         return "pickle", first
 
 
-def refused_global_error(path: Path, name: str) -> CheckpointError:
+class RefusedGlobalError(CheckpointError):
+    """A file names a global aware3d will not unpickle.
+
+    Attributes:
+        path: the file.
+        name: the first offending global, as ``module.name``.
+    """
+
+    def __init__(self, path: Path, name: str) -> None:
+        super().__init__(
+            f"{path} refers to {name}, which has no place in a checkpoint; aware3d refuses to load it "
+            "(unpickling it could run code)"
+        )
+        self.path, self.name = Path(path), name
+
+
+def refused_global_error(path: Path, name: str) -> RefusedGlobalError:
     """The one error for a file that names a global aware3d will not unpickle."""
-    return CheckpointError(
-        f"{path} refers to {name}, which has no place in a checkpoint; aware3d refuses to load it "
-        "(unpickling it could run code)"
-    )
+    return RefusedGlobalError(path, name)
+
+
+def check_globals(path: str | os.PathLike, standins: tuple[str, ...] = ()) -> str:
+    """Refuse a file that names any global outside torch's weights-only list and ``standins``.
+
+    This is the check :func:`safe_load` makes before unpickling; ``aware3d info`` makes exactly
+    this one too, so it says "loadable" only for what the loader accepts.
+
+    Returns:
+        The file's format.
+
+    Raises:
+        RefusedGlobalError: naming the first forbidden global and the file.
+        CheckpointError: for a missing or unreadable file.
+    """
+    path = check_file(path)
+    fmt, summary = summarize_checkpoint(path)
+    allowed = torch_allowed_globals() | set(standins)
+    forbidden = sorted(g for g in summary.globals if g not in allowed)
+    if forbidden:
+        raise refused_global_error(path, forbidden[0])
+    return fmt
 
 
 # --- safe loading ---------------------------------------------------------------------------------
@@ -226,11 +266,7 @@ def safe_load(path: str | os.PathLike, standins: tuple[str, ...] = ()) -> object
         CheckpointError: naming the first forbidden global, or for an unreadable file.
     """
     path = check_file(path)
-    _fmt, summary = summarize_checkpoint(path)
-    allowed = torch_allowed_globals() | set(standins)
-    forbidden = sorted(g for g in summary.globals if g not in allowed)
-    if forbidden:
-        raise refused_global_error(path, forbidden[0])
+    _fmt = check_globals(path, standins)
     classes = [standin_class(name) for name in standins]
     try:
         if _fmt == "torch-legacy":

@@ -612,8 +612,10 @@ def test_summarize_pickle_stops_at_max_opcodes():
 # --- the `aware3d info` command --------------------------------------------------------------
 
 
-def test_cli_info_text(monkeypatch, ckpt_dir, capsys):
-    path = _save_pigan(monkeypatch, ckpt_dir / "generator.pth")
+def test_cli_info_text(ckpt_dir, capsys):
+    import official_formats as of
+
+    path = of.save_pigan(ckpt_dir)  # a complete official-format generator.pth with ema.pth beside it
     expected_sha = hashlib.sha256(path.read_bytes()).hexdigest()
 
     assert main(["info", str(path)]) == 0
@@ -626,17 +628,26 @@ def test_cli_info_text(monkeypatch, ckpt_dir, capsys):
     assert lines["format"] == "torch-zip"
     assert lines["sha256"] == expected_sha
     assert lines["size"] == str(path.stat().st_size)
-    assert lines["loadable"] == "True"
+    assert lines["loadable"] == "yes"
     assert err == ""
 
 
-def test_cli_info_json(ckpt_dir, capsys):
-    path = _save_gram(ckpt_dir / "generator.pth")
+def test_cli_info_says_no_when_the_loader_would_refuse(monkeypatch, ckpt_dir, capsys):
+    """A pi-GAN file without the ema.pth the loader reads by default is not loadable: exit 2."""
+    path = _save_pigan(monkeypatch, ckpt_dir / "generator.pth")
+    assert main(["info", str(path)]) == 2
+    lines = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines())
+    assert lines["family"] == "pigan" and lines["loadable"].startswith("no: ema.pth is missing")
 
-    assert main(["info", "--json", str(path)]) == 0
+
+def test_cli_info_json(ckpt_dir, capsys):
+    path = _save_gram(ckpt_dir / "generator.pth")  # GRAM's keys, but not a whole network: not loadable
+
+    assert main(["info", "--json", str(path)]) == 2
 
     out, _ = capsys.readouterr()
     record = json.loads(out)
+    assert record["loadable"] is False and record["refusal"].startswith("ema.pth is missing")
     assert record["family"] == "gram"
     assert record["format"] == "torch-zip"
     assert record["variant"] is None

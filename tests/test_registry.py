@@ -18,7 +18,7 @@ import aware3d
 from aware3d.app.cli import main
 from aware3d.app.serve import Worker
 from aware3d.cameras import PIGAN_CONVENTION, CameraSpec
-from aware3d.checkpoints import safe_load
+from aware3d.checkpoints import file_sha256, safe_load
 from aware3d.fields import BaseField, Bounds, FieldSample, WorldFrame
 from aware3d.models import FAMILIES, FamilySpec, LoaderOption, inspect_checkpoint, register_family, unregister_family
 from aware3d.models.base import Generator
@@ -56,7 +56,7 @@ class EggGenerator(Generator):
 
     def __init__(self, scale: float, device: torch.device, tint: str, path: str | None) -> None:
         self.scale, self.device, self.tint = scale, device, {"red": 1.0, "dark": 0.1}[tint]
-        self.info = {"family": NAME, "checkpoint_sha256": None if path is None else inspect_checkpoint(path).sha256}
+        self.info = {"family": NAME, "checkpoint_sha256": None if path is None else file_sha256(path)}
 
     def _make_field(self, z, truncation, conditioning) -> EggField:
         return EggField(self.scale * (1 + 0.1 * truncation * float(torch.tanh(z[0]))), self.tint, self.device)

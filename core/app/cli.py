@@ -209,20 +209,26 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    """Identify a checkpoint file's family and sha256 without building the model or running its code."""
+    """Identify a checkpoint's family, variant and sha256, and say whether it loads, running nothing from it.
+
+    Exit code 2 when the loader would refuse the file or a companion file it reads (``loadable no: ...``).
+    """
     from ..models import inspect_checkpoint
 
     info = inspect_checkpoint(args.checkpoint)
     record = {
         "path": str(info.path), "family": info.family, "variant": info.variant, "format": info.format,
-        "size": info.size, "sha256": info.sha256, "loadable": info.loadable,
+        "size": info.size, "sha256": info.sha256, "loadable": info.loadable, "refusal": info.refusal,
     }
     if args.as_json:
         print(json.dumps(record, indent=2))
     else:
         for key, value in record.items():
-            print(f"{key:<9} {value if value is not None else '-'}")
-    return 0
+            if key == "loadable":
+                value = "yes" if info.loadable else f"no: {info.refusal}"
+            if key != "refusal":
+                print(f"{key:<9} {value if value is not None else '-'}")
+    return 0 if info.loadable else _EXIT_USAGE
 
 
 def _serve(args: argparse.Namespace) -> int:

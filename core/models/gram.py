@@ -47,6 +47,7 @@ from .siren import (
     apply_ema,
     average_mapping,
     check_ema_choice,
+    ema_companions,
     film,
     linear_from,
     mapping_layers,
@@ -342,5 +343,6 @@ FAMILY = FamilySpec(
     state_keys=("representation.sample_network", "representation.rf_network"),
     companions={EMA_GLOBAL: "EMA weights (torch_ema)"},
     variant=variant,
+    companion_files=ema_companions,
     releases=releases.GRAM_RELEASES,
 )

@@ -37,6 +37,7 @@ from .siren import (
     apply_ema,
     average_mapping,
     check_ema_choice,
+    ema_companions,
     film,
     linear_from,
     mapping_layers,
@@ -219,5 +220,7 @@ FAMILY = FamilySpec(
     pickle_globals=("siren.siren", "generators.generators"),
     companions={EMA_GLOBAL: "EMA weights (torch_ema)"},
     variant=variant,
+    standins=PIGAN_CLASSES,
+    companion_files=ema_companions,
     releases=releases.PIGAN_RELEASES,
 )

@@ -19,13 +19,15 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..cameras import CameraConvention
 from ..checkpoints import (
     PickleSummary,
+    RefusedGlobalError,
     check_file,
+    check_globals,
     file_sha256,
     refused_global_error,
     summarize_checkpoint,
     torch_allowed_globals,
 )
-from ..errors import CheckpointError, InputError, UnknownFamilyError, UnsupportedFamilyError
+from ..errors import Aware3DError, CheckpointError, InputError, UnknownFamilyError, UnsupportedFamilyError
 from ..fields import WorldFrame
 from ..settings import SettingsError
 from .releases import Licence
@@ -58,6 +60,21 @@ class LoaderOption:
         return {"name": self.name, "choices": list(self.choices), "default": self.default, "help": self.help}
 
 
+@dataclass(frozen=True)
+class CompanionFile:
+    """A file beside a checkpoint that the family's loader reads too (an ``ema.pth``).
+
+    Attributes:
+        path: where the loader looks for it.
+        standins: the official classes the loader rebuilds from it (beyond torch's weights-only list).
+        required: whether loading with the default options fails without it.
+    """
+
+    path: Path
+    standins: tuple[str, ...]
+    required: bool
+
+
 VariantHook = Callable[[Path, PickleSummary], "str | None"]
 """``variant(path, summary)``: the release variant a file holds, or None when it cannot tell."""
 
@@ -87,6 +104,10 @@ class FamilySpec:
             user may point at by mistake, each with what such a file holds; detection then says
             to point at the main file.
         variant: reads the release variant from a file, for ``aware3d info``.
+        standins: the official classes the loader rebuilds as inert stand-ins from the main file
+            (the only globals beyond torch's weights-only list it may name).
+        companion_files: the files beside a checkpoint that the loader may read, for
+            ``aware3d info`` to check exactly as the loader will.
         releases: the official release files (``aware3d download``).
     """
 
@@ -105,6 +126,8 @@ class FamilySpec:
     state_keys: tuple[str, ...] = ()
     companions: Mapping[str, str] = field(default_factory=dict)
     variant: VariantHook | None = None
+    standins: tuple[str, ...] = ()
+    companion_files: Callable[[Path], list[CompanionFile]] | None = None
     releases: tuple = ()
 
     @property
@@ -274,7 +297,8 @@ class CheckpointInfo:
         sha256: hex digest of the whole file.
         size: bytes.
         globals: every class the pickle references, sorted.
-        loadable: whether this version of aware3d has a loader for the family.
+        loadable: whether :func:`load_generator` would load it with the default options.
+        refusal: why not (the offending global and its file, a missing companion, ...), or None.
     """
 
     path: Path
@@ -285,11 +309,41 @@ class CheckpointInfo:
     size: int
     globals: tuple[str, ...]
     loadable: bool
+    refusal: str | None = None
+
+
+def loading_refusal(found: Detection) -> str | None:
+    """Why the loader would refuse a detected checkpoint with its default options, or None.
+
+    Runs the loader's own checks in the loader's order, on the CPU: the globals of the file and
+    of every companion file it may read (:func:`aware3d.checkpoints.check_globals`, the check
+    ``safe_load`` makes), then the loader itself, whose reading is weights-only. Nothing in the
+    files runs.
+    """
+    spec = found.family
+    if spec.loader is None:
+        return f"the {spec.name} family is recognised but this version of aware3d cannot load it yet"
+    companions = spec.companion_files(found.path) if spec.companion_files is not None else []
+    try:
+        check_globals(found.path, spec.standins)
+        for companion in companions:
+            if companion.path.exists():
+                check_globals(companion.path, companion.standins)
+            elif companion.required:
+                return f"{companion.path.name} is missing beside {found.path.name}; the loader needs it with the default options"
+        import torch
+
+        spec.loader(str(found.path), torch.device("cpu"), **spec.resolve_options({}))
+    except RefusedGlobalError as err:
+        return f"{err.name} in {err.path}"
+    except Aware3DError as err:
+        return str(err)
+    return None
 
 
 def inspect_checkpoint(path: str | os.PathLike) -> CheckpointInfo:
-    """Tell a checkpoint's format, family and variant, and hash it, without building a model or
-    running its code.
+    """Tell a checkpoint's format, family and variant, hash it, and say truthfully whether it
+    loads (see :func:`loading_refusal`), without running anything from it.
 
     Raises:
         CheckpointError: as :func:`detect`.
@@ -301,6 +355,7 @@ def inspect_checkpoint(path: str | os.PathLike) -> CheckpointInfo:
             variant = found.family.variant(found.path, found.summary)
         except CheckpointError:
             variant = None  # loading will say what is wrong; info only reports
+    refusal = loading_refusal(found)
     return CheckpointInfo(
         path=found.path,
         format=found.format,
@@ -309,5 +364,6 @@ def inspect_checkpoint(path: str | os.PathLike) -> CheckpointInfo:
         sha256=file_sha256(found.path),
         size=found.path.stat().st_size,
         globals=tuple(sorted(found.summary.globals)),
-        loadable=found.family.implemented,
+        loadable=refusal is None,
+        refusal=refusal,
     )

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from ..checkpoints import safe_load, standin_class
 from ..errors import CheckpointError, InputError
 from .base import TRUNCATION_NUM_SAMPLES, TRUNCATION_SEED
-from .registry import LoaderOption
+from .registry import CompanionFile, LoaderOption
 
 FREQUENCY_SCALE = 15.0
 FREQUENCY_SHIFT = 30.0
@@ -121,11 +121,22 @@ def check_ema_choice(ema: str) -> str:
     return ema
 
 
+def ema_file(generator_path: str | Path, ema: str) -> Path:
+    """Where the loader reads the EMA choice ``ema`` (``ema.pth`` or ``ema2.pth`` beside the generator)."""
+    return Path(generator_path).with_name(f"{ema}.pth")
+
+
+def ema_companions(generator_path: Path) -> list[CompanionFile]:
+    """The EMA files the loader may read beside a generator.pth, for ``aware3d info`` to check."""
+    return [CompanionFile(ema_file(generator_path, choice), (EMA_CLASS,), required=choice == EMA_OPTION.default)
+            for choice in EMA_CHOICES if choice != "none"]
+
+
 def apply_ema(generator_path: str | Path, params: dict[str, torch.Tensor], ema: str) -> dict[str, torch.Tensor]:
     """The parameters with the chosen EMA file beside ``generator_path`` applied (``none``: unchanged)."""
     if check_ema_choice(ema) == "none":
         return params
-    return load_ema(Path(generator_path).with_name(f"{ema}.pth"), params)
+    return load_ema(ema_file(generator_path, ema), params)
 
 
 def load_ema(path: str | os.PathLike, expected: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
