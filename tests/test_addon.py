@@ -104,7 +104,7 @@ def test_worker_client_round_trip_and_death():
         assert events[-1]["event"] == "result" and events[-1]["result"]["protocol"] == serve.PROTOCOL_VERSION
         bad = client.request("preview", {"model": "nope", "output": "/tmp/x.png"})
         events = _wait(client, bad)
-        assert events[-1]["event"] == "error" and events[-1]["kind"] == "UnknownFamilyError"
+        assert events[-1]["event"] == "error" and events[-1]["kind"] == "BadRequest" and events[-1]["key"] == "model"
         lost = client.request("preview", {"model": "demo", "size": 256, "output": "/tmp/never.png"})
         client.process.kill()
         client.process.wait()

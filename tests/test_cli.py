@@ -65,7 +65,7 @@ BAD_INPUTS = {
     "unknown family": (["--model", "nope"], "unknown model family 'nope'"),
     "missing file": (["--checkpoint", "{tmp}/missing.pth"], "not found"),
     "directory as checkpoint": (["--checkpoint", "{tmp}"], "is a directory"),
-    "pitch at the pole": (["--model", "demo", "--pitch", "1.5708"], "pitch must lie strictly between"),
+    "pitch at the pole": (["--model", "demo", "--pitch", "1.5708"], "--pitch must be at most 1.5707963"),
     "pitch beyond the pole": (["--model", "demo", "--pitch=-2"], "pitch"),
     "zero size": (["--model", "demo", "--size", "0"], "--size must be at least 1, got 0"),
     "negative size": (["--model", "demo", "--size=-5"], "--size must be at least 1, got -5"),

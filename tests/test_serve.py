@@ -68,7 +68,8 @@ def test_bad_export_and_batch_params(tmp_path):
 
 def test_a_request_without_a_method_is_answered_with_its_id():
     finals = _serve([json.dumps({"id": "x7"}), "not json"])
-    assert finals["x7"]["kind"] == "ProtocolError" and finals[None]["kind"] == "ProtocolError"
+    assert (finals["x7"]["kind"], finals["x7"]["key"]) == ("BadRequest", "method")
+    assert (finals[None]["kind"], finals[None]["key"]) == ("BadRequest", None)
 
 
 def test_accepted_keys_are_the_settings_groups():

@@ -19,6 +19,7 @@ Protocol (one JSON object per line, UTF-8):
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import queue
@@ -50,6 +51,30 @@ _METHOD_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+_FINISHED_REMEMBERED = 1000
+"""Finished request ids kept, so that cancelling one says "already finished" rather than "unknown"."""
+
+_SHORT = 80
+"""Characters of an offending value quoted in an error message."""
+
+
+def _id_key(raw_id: Any) -> str:
+    return str(raw_id)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _SHORT else text[: _SHORT - 3] + "..."
+
+
+def _json_safe(value: Any) -> bool:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def accepted_keys(method: str) -> frozenset[str]:
     """The params a method accepts (the add-on sends exactly these).
 
@@ -72,13 +97,38 @@ def _check_params(method: str, params: Any) -> dict[str, Any]:
     return params
 
 
-def _path_param(params: dict[str, Any], key: str, required: bool = True) -> Path | None:
+def _path_param(params: dict[str, Any], key: str, suffix: str, required: bool = True) -> Path | None:
+    """The output file ``params[key]``, checked before any work: a writable place, the right kind of file.
+
+    Only files ending in ``suffix`` are written, so no request can overwrite a checkpoint or any
+    other file that is not an aware3d output.
+    """
+    from ..io import check_output_path
+
     value = params.get(key)
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value:
-        raise SettingsError(key, f"the request needs {key!r} as a non-empty path string, got {value!r}")
-    return Path(value).expanduser()
+        raise SettingsError(key, f"the request needs {key!r} as a non-empty path string, got {_short(value)}")
+    try:
+        path = check_output_path(value)
+    except InputError as err:
+        raise SettingsError(key, f"{key}: {err}") from err
+    if path.suffix.lower() != suffix:
+        raise SettingsError(key, f"{key} must be a file name ending in {suffix}, got {_short(path.name)}")
+    return path
+
+
+def _folder_param(params: dict[str, Any], key: str) -> Path:
+    value = params.get(key)
+    if not isinstance(value, str) or not value:
+        raise SettingsError(key, f"the request needs {key!r} as a non-empty folder path, got {_short(value)}")
+    folder = Path(value).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise SettingsError(key, f"{key} {_short(str(folder))} is a file; give a folder")
+    if not folder.parent.exists():
+        raise SettingsError(key, f"the folder above {key} {_short(str(folder))} does not exist; create it first")
+    return folder
 
 
 class Cancelled(Exception):
@@ -92,7 +142,10 @@ class Worker:
         self._stdin, self._stdout = stdin, stdout
         self._lock = threading.Lock()
         self._jobs: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._state = threading.Lock()  # guards the three below, shared by the reader and the runner
+        self._pending: set[str] = set()
         self._cancelled: set[str] = set()
+        self._finished: collections.deque[str] = collections.deque(maxlen=_FINISHED_REMEMBERED)
         self._generators: dict[tuple, Any] = {}
         self._methods: dict[str, Callable[[dict[str, Any], Callable], dict[str, Any]]] = {
             "ping": self._ping,
@@ -106,50 +159,107 @@ class Worker:
 
     def send(self, message: dict[str, Any]) -> None:
         """Write one protocol line (thread-safe)."""
-        line = json.dumps(message, allow_nan=False, default=str)
+        try:
+            line = json.dumps(message, allow_nan=False, default=str)
+        except ValueError:  # a result holding NaN or infinity: say so rather than write invalid JSON
+            line = json.dumps({"id": message.get("id"), "event": "error", "kind": "InternalError",
+                               "message": "the result held a non-finite number", "traceback": ""})
         with self._lock:
             self._stdout.write(line + "\n")
             self._stdout.flush()
 
     def _read(self) -> None:
-        """Reader thread: parse lines, act on ``cancel`` at once, queue everything else."""
+        """Reader thread: check each line, act on ``cancel`` at once, queue the rest in order."""
         for line in self._stdin:
             line = line.strip()
             if not line:
                 continue
-            request: Any = None
-            try:
-                request = json.loads(line)
-                if not isinstance(request, dict) or "id" not in request or not isinstance(request.get("method"), str):
-                    raise ValueError("a request is an object with 'id' and a string 'method'")
-            except ValueError as err:
-                raw_id = request.get("id") if isinstance(request, dict) else None
-                self.send({"id": raw_id, "event": "error", "kind": "ProtocolError", "message": f"bad request line: {err}", "traceback": ""})
-                continue
+            request = self._parse(line)
+            if request is None:
+                continue  # already answered with a BadRequest
             if request["method"] == "cancel":
-                params = request.get("params")
-                target = str(params.get("target")) if isinstance(params, dict) else "None"
-                self._cancelled.add(target)
-                self.send({"id": request["id"], "event": "result", "result": {"cancelled": target}})
+                self._cancel(request)
                 continue
+            with self._state:
+                self._pending.add(_id_key(request["id"]))
             self._jobs.put(request)
             if request["method"] == "shutdown":
-                break
+                break  # lines after shutdown are not read: the worker is exiting
         self._jobs.put(None)
+
+    def _bad(self, raw_id: Any, key: str | None, message: str) -> None:
+        self.send({"id": raw_id, "event": "error", "kind": "BadRequest", "key": key, "message": message, "traceback": ""})
+
+    def _parse(self, line: str) -> dict[str, Any] | None:
+        """The request on ``line`` if it is well formed; otherwise answer it with a BadRequest and return None."""
+        try:
+            request = json.loads(line)
+        except ValueError as err:
+            self._bad(None, None, f"not a JSON line ({err}); send one JSON object per line")
+            return None
+        if not isinstance(request, dict):
+            self._bad(None, None, f"a request is a JSON object with 'id', 'method' and 'params', got {type(request).__name__}")
+            return None
+        raw_id = request.get("id")
+        if "id" not in request or isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)):
+            self._bad(raw_id if _json_safe(raw_id) else None, "id", f"every request needs an 'id' that is a string or an integer, got {_short(raw_id)}")
+            return None
+        for key in request:
+            if key not in ("id", "method", "params"):
+                self._bad(raw_id, key, f"unknown request field {_short(key)}; a request has 'id', 'method' and 'params'")
+                return None
+        method = request.get("method")
+        if not isinstance(method, str) or method not in _METHOD_KEYS:
+            self._bad(raw_id, "method", f"unknown method {_short(method)}; use one of {', '.join(_METHOD_KEYS)}")
+            return None
+        if request.get("params") is None:
+            request["params"] = {}
+        if not isinstance(request["params"], dict):
+            self._bad(raw_id, "params", f"params must be a JSON object, got {type(request['params']).__name__}")
+            return None
+        with self._state:
+            busy = _id_key(raw_id) in self._pending
+        if busy:
+            self._bad(raw_id, "id", f"a request with id {_short(raw_id)} is already queued or running; use a new id")
+            return None
+        return request
+
+    def _cancel(self, request: dict[str, Any]) -> None:
+        """Mark a queued or running request cancelled; say so when there is no such request."""
+        params = request["params"]
+        unknown = [key for key in params if key != "target"]
+        target = params.get("target")
+        if unknown or isinstance(target, bool) or not isinstance(target, (str, int)):
+            key = unknown[0] if unknown else "target"
+            self._bad(request["id"], key, f"cancel takes one parameter, 'target': the id of a queued or running request, got {_short(params)}")
+            return
+        with self._state:
+            key = _id_key(target)
+            pending, finished = key in self._pending, key in self._finished
+            if pending:
+                self._cancelled.add(key)
+        if pending:
+            self.send({"id": request["id"], "event": "result", "result": {"cancelled": target}})
+        elif finished:
+            self._bad(request["id"], "target", f"request {_short(target)} has already finished; nothing to cancel")
+        else:
+            self._bad(request["id"], "target", f"no request {_short(target)} is queued or running")
 
     def serve(self) -> int:
         """Run until EOF or ``shutdown``; returns the exit code."""
         threading.Thread(target=self._read, name="aware3d-serve-reader", daemon=True).start()
         while (request := self._jobs.get()) is not None:
-            request_id = str(request["id"])
             if request["method"] == "shutdown":
                 self.send({"id": request["id"], "event": "result", "result": {"shutdown": True}})
                 break
-            params = request.get("params")
-            self._handle(request_id, request["id"], request["method"], {} if params is None else params)
+            self._handle(_id_key(request["id"]), request["id"], request["method"], request["params"])
+            with self._state:
+                self._pending.discard(_id_key(request["id"]))
+                self._cancelled.discard(_id_key(request["id"]))
+                self._finished.append(_id_key(request["id"]))
         return 0
 
-    def _handle(self, request_id: str, raw_id: Any, method: str, params: Any) -> None:
+    def _handle(self, request_id: str, raw_id: Any, method: str, params: dict[str, Any]) -> None:
         def progress(stage: str, done: float, total: float) -> None:
             if request_id in self._cancelled:
                 raise Cancelled(f"request {request_id} was cancelled")
@@ -157,11 +267,8 @@ class Worker:
 
         try:
             if request_id in self._cancelled:
-                raise Cancelled(f"request {request_id} was cancelled")
-            handler = self._methods.get(method)
-            if handler is None:
-                raise InputError(f"unknown method {method!r}; use one of {', '.join(self._methods)}")
-            result = handler(_check_params(method, params), progress)
+                raise Cancelled(f"request {request_id} was cancelled before it started")
+            result = self._methods[method](_check_params(method, params), progress)
             self.send({"id": raw_id, "event": "result", "result": result})
         except SettingsError as err:
             self.send({"id": raw_id, "event": "error", "kind": "BadRequest", "key": err.key, "message": str(err),
@@ -169,15 +276,28 @@ class Worker:
         except Exception as err:  # every failure becomes an error event; the worker keeps serving
             kind = type(err).__name__ if isinstance(err, (Aware3DError, Cancelled)) else "InternalError"
             self.send({"id": raw_id, "event": "error", "kind": kind, "message": str(err) or kind, "traceback": traceback.format_exc()})
-        finally:
-            self._cancelled.discard(request_id)
 
     # --- methods ------------------------------------------------------------------------------
 
     def _generator(self, params: dict[str, Any]):
         from .. import load_generator
+        from ..checkpoints import check_file
+        from ..errors import CheckpointError
+        from ..models import get_family
 
         selection = ModelSelection.from_mapping(params, ignore=tuple(params))
+        if selection.model is None and selection.checkpoint is None:
+            raise SettingsError("model", "the request needs 'model' (a family from `models`) or 'checkpoint'")
+        try:
+            if selection.model is not None:
+                get_family(selection.model)
+        except InputError as err:
+            raise SettingsError("model", str(err)) from err
+        try:
+            if selection.checkpoint is not None:
+                check_file(selection.checkpoint)
+        except CheckpointError as err:
+            raise SettingsError("checkpoint", str(err)) from err
         key = json.dumps(selection.to_dict(), sort_keys=True)
         if key not in self._generators:
             self._generators[key] = load_generator(selection.checkpoint, selection.model, selection.device, **selection.options)
@@ -198,11 +318,11 @@ class Worker:
 
     def _preview(self, params: dict[str, Any], progress) -> dict[str, Any]:
         from ..cameras import pose_to_camera
-        from ..io import check_output_path, encode_png, write_atomic
+        from ..io import encode_png, write_atomic
         from .export import pose_of
 
         preview = PreviewSettings.from_mapping(params, ignore=tuple(params))
-        output = check_output_path(_path_param(params, "output"))
+        output = _path_param(params, "output", ".png")
         pose = pose_of(preview)
         gen = self._generator(params)
         field = gen.field(seed=preview.seed, truncation=preview.truncation)
@@ -220,8 +340,8 @@ class Worker:
 
         preview = PreviewSettings.from_mapping(params, ignore=tuple(params))
         export = ExportSettings.from_mapping(params, ignore=tuple(params))
-        output = _path_param(params, "output")
-        preview_path = _path_param(params, "preview", required=False)
+        output = _path_param(params, "output", ".glb")
+        preview_path = _path_param(params, "preview", ".png", required=False)
         gen = self._generator(params)
         result = generate_asset(gen, preview, export, output, preview_path, progress=progress)
         return {"path": str(output), "preview": None if preview_path is None else str(preview_path), "family": gen.family,
@@ -236,8 +356,13 @@ class Worker:
         export = ExportSettings.from_mapping(params, ignore=tuple(params))
         seeds = params.get("seeds")
         if not isinstance(seeds, str):
-            raise SettingsError("seeds", f"seeds must be a string such as '0-9' or '1,5,9', got {seeds!r}")
-        result = run_batch(_path_param(params, "folder"), parse_seeds(seeds), selection, truncation, export, progress=progress)
+            raise SettingsError("seeds", f"seeds must be a string such as '0-9' or '1,5,9', got {_short(seeds)}")
+        try:
+            seed_list = parse_seeds(seeds)
+        except InputError as err:
+            raise SettingsError("seeds", str(err)) from err
+        folder = _folder_param(params, "folder")
+        result = run_batch(folder, seed_list, selection, truncation, export, progress=progress)
         return {"manifest": str(result.manifest), "written": result.num_written, "skipped": result.num_skipped,
                 "failures": {str(k): v for k, v in result.failures.items()}}
 

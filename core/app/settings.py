@@ -16,6 +16,9 @@ from ..settings import Settings, setting
 MAX_PREVIEW_SIZE = 4096
 """A 4096^2 preview is 16.8 M rays; larger asks would exhaust memory rather than help anyone."""
 
+_PITCH_LIMIT = 1.5707963
+"""Just inside pi/2: a camera at the pole has no defined up direction."""
+
 MAX_TRUNCATION = 2.0
 """Beyond 2 a latent is extrapolated far past anything the models were trained on."""
 
@@ -53,7 +56,7 @@ class PreviewSettings(Settings):
     seed: int = setting(0, "identity seed", minimum=0, maximum=MAX_SEED)
     truncation: float = setting(0.7, "truncation psi: 1 keeps the sample, 0 is the average identity", minimum=0.0, maximum=MAX_TRUNCATION)
     yaw: float = setting(0.0, "radians; positive shows the head turned toward its own left")
-    pitch: float = setting(0.0, "radians, |pitch| < pi/2; positive looks from below")
-    radius: float | None = setting(None, "camera distance in world units (default: the model's own)")
-    fov: float | None = setting(None, "field of view in degrees (default: the model's own)")
+    pitch: float = setting(0.0, "radians, |pitch| < pi/2; positive looks from below", minimum=-_PITCH_LIMIT, maximum=_PITCH_LIMIT)
+    radius: float | None = setting(None, "camera distance in world units (default: the model's own)", minimum=1e-6)
+    fov: float | None = setting(None, "field of view in degrees (default: the model's own)", minimum=1e-3, maximum=179.0)
     size: int = setting(256, "preview width and height in pixels", minimum=1, maximum=MAX_PREVIEW_SIZE)
