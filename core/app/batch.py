@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ from ..exporters import ExportSettings
 from ..io import write_atomic
 from ..models import get_family
 from ..progress import ProgressCallback
+from ..version import __version__
 from .settings import ModelSelection
 
 logger = logging.getLogger(__name__)
@@ -56,14 +58,39 @@ class BatchResult:
     failures: dict[int, str] = field(default_factory=dict)
 
 
+MANIFEST_FORMAT = 2
+"""2: every asset records the fingerprint of the settings it was made with."""
+
+
 def _load_manifest(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         logger.warning("ignoring unreadable manifest %s; every asset will be redone", path)
         return {}
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("assets"), dict):
+        logger.warning("ignoring manifest %s of an unknown format; every asset will be redone", path)
+        return {}
+    return manifest
+
+
+def settings_fingerprint(settings: dict[str, Any]) -> str:
+    """A short digest of everything that shapes an asset: family, options, checkpoint, truncation,
+    export settings and the aware3d version (a new version may write other bytes)."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _remove_stale_temporaries(folder: Path, names: list[str]) -> int:
+    """Delete the temp files a killed run left behind (``write_atomic``'s ``.NAME.*.part``) for
+    this batch's own outputs only; returns how many."""
+    removed = 0
+    for name in names:
+        for stale in folder.glob(f".{name}.*.part"):
+            stale.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def run_batch(
@@ -76,9 +103,12 @@ def run_batch(
 ) -> BatchResult:
     """Export one GLB per seed into ``folder`` and keep ``manifest.json`` up to date.
 
-    The manifest records the settings (family, resolved loader options, truncation and every
-    export setting); an asset already listed as done with the same settings, whose file still
-    exists, is skipped. A failing seed is recorded in the manifest and in the result; the others go on.
+    Survives being killed at any moment: every file is written to a temp file and renamed (so the
+    manifest is parseable and no GLB is half written at any moment), temp files a killed run left
+    are removed, and a re-run redoes exactly the assets that are not recorded as done with the same
+    settings fingerprint (family, options, checkpoint, truncation, export settings, aware3d
+    version) or whose file is gone. Assets of other seeds already in the manifest are kept. A
+    failing seed is recorded in the manifest and in the result; the others go on.
 
     Raises:
         InputError: when ``folder`` is a file or no seeds are given.
@@ -94,29 +124,34 @@ def run_batch(
     gen = load_generator(selection.checkpoint, selection.model, selection.device, **selection.options)
     folder.mkdir(parents=True, exist_ok=True)
     manifest_path = folder / MANIFEST_NAME
+    names = {seed: f"{gen.family}_seed{seed}.glb" for seed in seeds}
+    removed = _remove_stale_temporaries(folder, [*names.values(), MANIFEST_NAME])
+    if removed:
+        logger.info("removed %d temporary files left by an interrupted run", removed)
     settings = {
         "family": gen.family, "options": get_family(gen.family).resolve_options(selection.options),
-        "truncation": truncation, "export": export.to_dict(),
+        "checkpoint_sha256": gen.info.get("checkpoint_sha256"), "truncation": truncation,
+        "export": export.to_dict(), "aware3d_version": __version__,
     }
+    fingerprint = settings_fingerprint(settings)
     manifest = _load_manifest(manifest_path)
-    if manifest.get("settings") != settings:
-        manifest = {"settings": settings, "checkpoint_sha256": gen.info.get("checkpoint_sha256"), "assets": {}}
-    assets: dict[str, Any] = manifest.setdefault("assets", {})
+    assets: dict[str, Any] = manifest.get("assets", {})
+    manifest = {"format": MANIFEST_FORMAT, "settings": settings, "fingerprint": fingerprint, "assets": assets}
     result = BatchResult(manifest=manifest_path)
     for done, seed in enumerate(seeds):
-        name = f"{gen.family}_seed{seed}.glb"
+        name = names[seed]
         entry = assets.get(str(seed), {})
-        if entry.get("status") == "ok" and (folder / entry.get("file", name)).exists():
+        if entry.get("status") == "ok" and entry.get("fingerprint") == fingerprint and (folder / name).exists():
             result.num_skipped += 1
         else:
             try:
                 field_ = gen.field(seed=seed, truncation=truncation)
                 stats = exporters.export_glb(field_, folder / name, export)
-                assets[str(seed)] = {"file": name, "status": "ok", "stats": stats.to_dict()}
+                assets[str(seed)] = {"file": name, "status": "ok", "fingerprint": fingerprint, "stats": stats.to_dict()}
                 result.num_written += 1
             except Exception as err:  # one bad asset must not stop the batch; it is reported
                 message = f"{type(err).__name__}: {err}"
-                assets[str(seed)] = {"file": name, "status": "failed", "error": message}
+                assets[str(seed)] = {"file": name, "status": "failed", "fingerprint": fingerprint, "error": message}
                 result.failures[seed] = message
             write_atomic(manifest_path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
         if progress is not None:
