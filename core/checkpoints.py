@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from .errors import CheckpointError
+from .resources import memory_limit
 
 _HASH_BLOCK = 1 << 20
 _MAX_OPCODES = 2_000_000
@@ -135,6 +136,35 @@ def summarize_pickle(
     return summary
 
 
+MAX_ZIP_RATIO = 100
+"""torch.save stores its zip members uncompressed (ratio 1); a declared size 100 times the file's is a zip bomb."""
+
+
+def check_declared_sizes(archive: zipfile.ZipFile, path: Path, limit: int | None = None) -> int:
+    """Refuse a zip whose members declare absurd sizes, before any member is read.
+
+    Args:
+        archive: the open zip.
+        path: its file, for the message and its size.
+        limit: bytes the members may total; default the memory limit (a checkpoint is read into memory).
+
+    Returns:
+        The declared total, in bytes.
+
+    Raises:
+        CheckpointError: when the total exceeds ``limit`` or ``MAX_ZIP_RATIO`` times the file's size.
+    """
+    declared = sum(info.file_size for info in archive.infolist())
+    limit = memory_limit() if limit is None else limit
+    on_disk = Path(path).stat().st_size
+    if declared > MAX_ZIP_RATIO * on_disk + (1 << 20) or declared > limit:
+        raise CheckpointError(
+            f"{path} declares {declared / 2**30:.1f} GiB of contents in a {on_disk / 2**20:.1f} MiB file "
+            f"(limit {limit / 2**30:.1f} GiB); refusing what looks like a zip bomb"
+        )
+    return declared
+
+
 def summarize_checkpoint(path: Path) -> tuple[str, PickleSummary]:
     """The format (``torch-zip``, ``torch-legacy`` or ``pickle``) and opcode summary of a file.
 
@@ -148,6 +178,7 @@ def summarize_checkpoint(path: Path) -> tuple[str, PickleSummary]:
     if zipfile.is_zipfile(path):
         try:
             with zipfile.ZipFile(path) as archive:
+                check_declared_sizes(archive, path)
                 pickles = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
                 if not pickles:
                     raise CheckpointError(f"{path} is a zip file but not a PyTorch checkpoint (no data.pkl inside)")

@@ -20,6 +20,7 @@ from .cameras import Camera
 from .errors import InputError
 from .fields import Bounds, Field
 from .progress import ProgressCallback
+from .resources import check_memory, render_estimate
 
 _PDF_EPS = 1e-5
 """Added to coarse weights before building the PDF (as NeRF and pi-GAN do), so empty rays still resample."""
@@ -230,10 +231,12 @@ def render_image(
 
     Raises:
         InputError: for a non-positive image size.
+        ResourceError: for an image whose buffers would not fit in memory.
     """
     height, width = (size, size) if isinstance(size, int) else size
     if height <= 0 or width <= 0:
         raise InputError(f"image size must be positive, got {height}x{width}")
+    check_memory("size", f"a {height}x{width} preview", render_estimate(height, width))
     device = torch.device(device) if device is not None else field.device
     origins, dirs = camera_rays(camera, height, width, device)
     near, far = intersect_box(origins, dirs, field.bounds)

@@ -13,6 +13,7 @@ from aware3d.errors import InputError
 from aware3d.fields import Field, Relief
 from aware3d.io import check_output_path, encode_png, write_atomic
 from aware3d.progress import ProgressCallback
+from aware3d.resources import check_memory, marching_estimate, texture_estimate
 from aware3d.settings import SettingsError
 from aware3d.version import __version__
 
@@ -43,6 +44,7 @@ def build_asset(
 ) -> Asset:
     """Run the chain in memory and return the GLB bytes (see :func:`export_glb` for arguments)."""
     settings = resolve_settings(settings, **overrides)
+    check_export_memory(settings)
     level = settings.level if settings.level is not None else field.default_level
     if level is None:
         raise InputError("this field's family documents no surface level; pass level= (or --level)")
@@ -115,6 +117,17 @@ def build_asset(
     return Asset(glb=glb, stats=stats)
 
 
+def check_export_memory(settings: ExportSettings) -> None:
+    """Refuse, before any work, a resolution or texture size whose memory estimate exceeds the limit.
+
+    Raises:
+        ResourceError: naming ``resolution`` or ``texture_size``, with the estimate and the limit.
+    """
+    check_memory("resolution", f"meshing at {settings.resolution}^3", marching_estimate(settings.resolution))
+    if settings.textured:
+        check_memory("texture_size", f"a {settings.texture_size}^2 texture", texture_estimate(settings.texture_size))
+
+
 _FIELD_ONLY_SETTINGS = ("resolution", "coarse_resolution", "level", "target_faces", "bake_mode", "view", "textured", "vertex_colors")
 """Settings that shape how a field is meshed and coloured; a relief has its own grid and albedo."""
 
@@ -168,6 +181,7 @@ def export_glb(
     settings = resolve_settings(settings, **overrides)
     if isinstance(source, Relief):
         check_relief_settings(settings)
+        check_memory("texture_size", f"a {settings.texture_size}^2 texture", texture_estimate(settings.texture_size))
         asset = build_relief_asset(source, settings.texture_size, settings.material, metadata=metadata, progress=progress)
     else:
         asset = build_asset(source, settings, metadata=metadata, progress=progress)

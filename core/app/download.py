@@ -42,6 +42,7 @@ from pathlib import Path, PurePosixPath
 from types import ModuleType
 from typing import IO, TYPE_CHECKING, Any
 
+from ..checkpoints import MAX_ZIP_RATIO
 from ..errors import Aware3DError, InputError
 from ..io import write_atomic
 
@@ -611,6 +612,14 @@ def _extract_zip(archive: Path, folder: Path) -> list[Path]:
 def _plan_extraction(zf: zipfile.ZipFile, archive: Path, folder: Path) -> list[tuple[zipfile.ZipInfo, Path]]:
     """Every member with its target path, or _FetchFailed naming the first unsafe member."""
     base = folder.resolve()
+    declared = sum(info.file_size for info in zf.infolist())
+    free = shutil.disk_usage(folder if folder.exists() else folder.parent).free
+    if declared > MAX_ZIP_RATIO * archive.stat().st_size + (1 << 20) or declared > free:
+        raise _FetchFailed(
+            f"refusing {archive.name}: its members declare {declared / 2**30:.1f} GiB, "
+            f"{'more than the free disk space' if declared > free else 'far more than the archive holds'}; "
+            "nothing was extracted"
+        )
     plan = []
     for info in zf.infolist():
         name = info.filename

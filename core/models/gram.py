@@ -38,6 +38,7 @@ from ..errors import CheckpointError, InputError
 from ..fields import CANONICAL_VIEW_DIR, Y_UP_METRES, BaseField, Bounds, FieldSample
 from ..progress import ProgressCallback
 from ..render import RenderResult, RenderSettings, alpha_weights, camera_rays
+from ..resources import check_memory, render_estimate
 from . import releases
 from .base import Generator
 from .registry import FamilySpec
@@ -312,6 +313,7 @@ class GramGenerator(Generator):
             raise InputError("GRAM previews use GRAM's manifold renderer, which takes no RenderSettings; pass settings=None")
         if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
             raise InputError(f"GRAM previews are square: the image size must be a positive integer, got {size!r}")
+        check_memory("size", f"a {size}x{size} preview", render_estimate(size, size))
         return render_manifolds(field, camera, size, progress=progress)
 
 
