@@ -64,7 +64,8 @@ _SHORT = 80
 """Characters of an offending value quoted in a message (a 100 000-character string stays readable)."""
 
 
-def _short(value: Any) -> str:
+def short_repr(value: Any) -> str:
+    """``repr(value)``, cut to 80 characters: how an offending value is quoted in a message."""
     text = repr(value)
     return text if len(text) <= _SHORT else text[: _SHORT - 3] + "..."
 
@@ -86,7 +87,7 @@ def _convert(key: str, kind: Any, value: Any) -> Any:
         if value is None:
             return None
         return _convert(key, options[0], value)
-    bad = SettingsError(key, f"{key} must be {_describe(kind)}, got {_short(value)}")
+    bad = SettingsError(key, f"{key} must be {_describe(kind)}, got {short_repr(value)}")
     if origin is Literal:
         if isinstance(value, bool) or value not in typing.get_args(kind):
             raise bad
@@ -101,7 +102,7 @@ def _convert(key: str, kind: Any, value: Any) -> Any:
         return value
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise SettingsError(key, f"{key} must be a finite number, got {_short(value)}")
+            raise SettingsError(key, f"{key} must be a finite number, got {short_repr(value)}")
         return float(value)
     if kind is str:
         if not isinstance(value, str):
@@ -131,11 +132,11 @@ class Settings:
                 continue
             meta = f.metadata
             if meta.get("minimum") is not None and value < meta["minimum"]:
-                raise SettingsError(f.name, f"{f.name} must be at least {meta['minimum']}, got {_short(value)}")
+                raise SettingsError(f.name, f"{f.name} must be at least {meta['minimum']}, got {short_repr(value)}")
             if meta.get("maximum") is not None and value > meta["maximum"]:
-                raise SettingsError(f.name, f"{f.name} must be at most {meta['maximum']}, got {_short(value)}")
+                raise SettingsError(f.name, f"{f.name} must be at most {meta['maximum']}, got {short_repr(value)}")
             if meta.get("power_of_two") and (int(value) != value or int(value) & (int(value) - 1)):
-                raise SettingsError(f.name, f"{f.name} must be a power of two, got {_short(value)}")
+                raise SettingsError(f.name, f"{f.name} must be a power of two, got {short_repr(value)}")
 
     @classmethod
     def keys(cls) -> tuple[str, ...]:
@@ -158,7 +159,7 @@ class Settings:
         known = set(cls.keys())
         for key in data:
             if key not in known and key not in ignore:
-                raise SettingsError(str(key), f"unknown parameter {_short(key)}; accepted: {', '.join(sorted(known | set(ignore)))}")
+                raise SettingsError(str(key), f"unknown parameter {short_repr(key)}; accepted: {', '.join(sorted(known | set(ignore)))}")
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def to_dict(self) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from typing import IO, Any
 
 from ..errors import Aware3DError, InputError
 from ..exporters import ExportSettings
-from ..settings import SettingsError
+from ..settings import SettingsError, short_repr
 from .settings import ModelSelection, PreviewSettings
 
 logger = logging.getLogger(__name__)
@@ -54,17 +54,8 @@ _METHOD_KEYS: dict[str, tuple[str, ...]] = {
 _FINISHED_REMEMBERED = 1000
 """Finished request ids kept, so that cancelling one says "already finished" rather than "unknown"."""
 
-_SHORT = 80
-"""Characters of an offending value quoted in an error message."""
-
-
 def _id_key(raw_id: Any) -> str:
     return str(raw_id)
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= _SHORT else text[: _SHORT - 3] + "..."
 
 
 def _json_safe(value: Any) -> bool:
@@ -109,25 +100,25 @@ def _path_param(params: dict[str, Any], key: str, suffix: str, required: bool = 
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value:
-        raise SettingsError(key, f"the request needs {key!r} as a non-empty path string, got {_short(value)}")
+        raise SettingsError(key, f"the request needs {key!r} as a non-empty path string, got {short_repr(value)}")
     try:
         path = check_output_path(value)
     except InputError as err:
         raise SettingsError(key, f"{key}: {err}") from err
     if path.suffix.lower() != suffix:
-        raise SettingsError(key, f"{key} must be a file name ending in {suffix}, got {_short(path.name)}")
+        raise SettingsError(key, f"{key} must be a file name ending in {suffix}, got {short_repr(path.name)}")
     return path
 
 
 def _folder_param(params: dict[str, Any], key: str) -> Path:
     value = params.get(key)
     if not isinstance(value, str) or not value:
-        raise SettingsError(key, f"the request needs {key!r} as a non-empty folder path, got {_short(value)}")
+        raise SettingsError(key, f"the request needs {key!r} as a non-empty folder path, got {short_repr(value)}")
     folder = Path(value).expanduser()
     if folder.exists() and not folder.is_dir():
-        raise SettingsError(key, f"{key} {_short(str(folder))} is a file; give a folder")
+        raise SettingsError(key, f"{key} {short_repr(str(folder))} is a file; give a folder")
     if not folder.parent.exists():
-        raise SettingsError(key, f"the folder above {key} {_short(str(folder))} does not exist; create it first")
+        raise SettingsError(key, f"the folder above {key} {short_repr(str(folder))} does not exist; create it first")
     return folder
 
 
@@ -202,15 +193,15 @@ class Worker:
             return None
         raw_id = request.get("id")
         if "id" not in request or isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)):
-            self._bad(raw_id if _json_safe(raw_id) else None, "id", f"every request needs an 'id' that is a string or an integer, got {_short(raw_id)}")
+            self._bad(raw_id if _json_safe(raw_id) else None, "id", f"every request needs an 'id' that is a string or an integer, got {short_repr(raw_id)}")
             return None
         for key in request:
             if key not in ("id", "method", "params"):
-                self._bad(raw_id, key, f"unknown request field {_short(key)}; a request has 'id', 'method' and 'params'")
+                self._bad(raw_id, key, f"unknown request field {short_repr(key)}; a request has 'id', 'method' and 'params'")
                 return None
         method = request.get("method")
         if not isinstance(method, str) or method not in _METHOD_KEYS:
-            self._bad(raw_id, "method", f"unknown method {_short(method)}; use one of {', '.join(_METHOD_KEYS)}")
+            self._bad(raw_id, "method", f"unknown method {short_repr(method)}; use one of {', '.join(_METHOD_KEYS)}")
             return None
         if request.get("params") is None:
             request["params"] = {}
@@ -220,7 +211,7 @@ class Worker:
         with self._state:
             busy = _id_key(raw_id) in self._pending
         if busy:
-            self._bad(raw_id, "id", f"a request with id {_short(raw_id)} is already queued or running; use a new id")
+            self._bad(raw_id, "id", f"a request with id {short_repr(raw_id)} is already queued or running; use a new id")
             return None
         return request
 
@@ -231,7 +222,7 @@ class Worker:
         target = params.get("target")
         if unknown or isinstance(target, bool) or not isinstance(target, (str, int)):
             key = unknown[0] if unknown else "target"
-            self._bad(request["id"], key, f"cancel takes one parameter, 'target': the id of a queued or running request, got {_short(params)}")
+            self._bad(request["id"], key, f"cancel takes one parameter, 'target': the id of a queued or running request, got {short_repr(params)}")
             return
         with self._state:
             key = _id_key(target)
@@ -241,9 +232,9 @@ class Worker:
         if pending:
             self.send({"id": request["id"], "event": "result", "result": {"cancelled": target}})
         elif finished:
-            self._bad(request["id"], "target", f"request {_short(target)} has already finished; nothing to cancel")
+            self._bad(request["id"], "target", f"request {short_repr(target)} has already finished; nothing to cancel")
         else:
-            self._bad(request["id"], "target", f"no request {_short(target)} is queued or running")
+            self._bad(request["id"], "target", f"no request {short_repr(target)} is queued or running")
 
     def serve(self) -> int:
         """Run until EOF or ``shutdown``; returns the exit code."""
@@ -356,7 +347,7 @@ class Worker:
         export = ExportSettings.from_mapping(params, ignore=tuple(params))
         seeds = params.get("seeds")
         if not isinstance(seeds, str):
-            raise SettingsError("seeds", f"seeds must be a string such as '0-9' or '1,5,9', got {_short(seeds)}")
+            raise SettingsError("seeds", f"seeds must be a string such as '0-9' or '1,5,9', got {short_repr(seeds)}")
         try:
             seed_list = parse_seeds(seeds)
         except InputError as err:
