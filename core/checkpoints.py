@@ -72,7 +72,7 @@ class PickleSummary:
     longs: set[int] = field(default_factory=set)
 
 
-def _python3_name(module: str, name: str) -> str:
+def python3_name(module: str, name: str) -> str:
     """``module.name`` as Python 3 reads it: protocol-2 pickles written by Python 3 spell builtins
     the Python 2 way (``__builtin__.set``), and ``pickle`` maps them back (``fix_imports``)."""
     if (module, name) in _compat_pickle.NAME_MAPPING:
@@ -109,7 +109,7 @@ def summarize_pickle(
             name = opcode.name
             if name == "GLOBAL":
                 module, _, qualname = str(arg).partition(" ")
-                summary.globals.add(_python3_name(module, qualname))
+                summary.globals.add(python3_name(module, qualname))
             elif name == "STACK_GLOBAL":
                 # Names built at unpickling time (not pushed as plain strings) cannot be checked: refuse them.
                 known = all(isinstance(v, str) for v in pushed)
@@ -316,6 +316,8 @@ _LEGACY_GLOBALS = {
     "torch.Size": torch.Size,
     "builtins.set": set,
     "_codecs.encode": codecs.encode,
+    "torch.UntypedStorage": torch.UntypedStorage,
+    "torch.storage.UntypedStorage": torch.UntypedStorage,
     **{f"torch.{name}": getattr(torch, name) for name in (
         "FloatStorage", "DoubleStorage", "HalfStorage", "BFloat16Storage", "LongStorage", "IntStorage",
         "ShortStorage", "CharStorage", "ByteStorage", "BoolStorage")},
@@ -333,7 +335,7 @@ class _LegacyUnpickler(pickle.Unpickler):
         self.storages: dict[str, torch.storage.TypedStorage] = {}
 
     def find_class(self, module: str, name: str):
-        full = _python3_name(module, name)
+        full = python3_name(module, name)
         if full in self.standins:
             return self.standins[full]
         if full in _LEGACY_GLOBALS:
@@ -350,30 +352,59 @@ class _LegacyUnpickler(pickle.Unpickler):
         if view is not None:
             raise pickle.UnpicklingError("storage views are not supported")
         if key not in self.storages:
-            dtype = storage_type.dtype
+            # torch >= 2 pickles untyped storages (bytes); older files name a typed storage class
+            dtype = torch.uint8 if storage_type is torch.UntypedStorage else storage_type.dtype
             untyped = torch.UntypedStorage(int(numel) * torch._utils._element_size(dtype))
             self.storages[key] = torch.storage.TypedStorage(wrap_storage=untyped, dtype=dtype, _internal=True)
         return self.storages[key]
 
 
 def _load_legacy(path: Path, standins: dict[str, type]) -> object:
-    """Read a legacy torch file: magic, protocol, system info, the object, storage keys, raw storages."""
+    """Read a legacy torch file with the allow-listing reader."""
     with open(path, "rb") as handle:
-        for _ in range(3):
-            _LegacyUnpickler(handle, {}).load()
-        unpickler = _LegacyUnpickler(handle, standins)
-        result = unpickler.load()
-        keys = _LegacyUnpickler(handle, {}).load()
-        for key in keys:
-            storage = unpickler.storages[key]
-            header = handle.read(8)
-            numel = int.from_bytes(header, "little") if len(header) == 8 else -1
-            nbytes = storage.nbytes()
-            data = handle.read(nbytes)
-            if numel * storage.element_size() != nbytes or len(data) != nbytes:
-                raise EOFError(f"storage {key} is cut short")
-            target = torch.empty(0, dtype=torch.uint8).set_(storage._untyped_storage)
-            target.copy_(torch.frombuffer(bytearray(data), dtype=torch.uint8))
+        return _load_legacy_stream(handle, standins)
+
+
+def load_storage_blob(blob: bytes) -> torch.storage.TypedStorage:
+    """A storage from the bytes ``torch.storage._load_from_bytes`` would read, read safely.
+
+    Plain pickles of tensors (EG3D's and PanoHead's network pickles) store each storage as a
+    nested legacy ``torch.save`` blob; torch's weights-only loader cannot read the untyped ones
+    newer torch writes, so aware3d's allow-listing legacy reader does, with no stand-ins at all.
+
+    Raises:
+        CheckpointError: for a blob that is not a storage or names anything else.
+    """
+    try:
+        if blob[:4] == _ZIP_MAGIC:
+            result = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+        else:
+            result = _load_legacy_stream(io.BytesIO(blob), {})
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as err:
+        raise CheckpointError(f"a nested tensor blob could not be read safely ({str(err).splitlines()[0]})") from err
+    if not isinstance(result, (torch.storage.TypedStorage, torch.UntypedStorage)):
+        raise CheckpointError(f"a nested tensor blob holds {type(result).__name__}, not a storage")
+    return result
+
+
+def _load_legacy_stream(handle, standins: dict[str, type]) -> object:
+    """Read legacy torch data from ``handle``: magic, protocol, system info, the object, storage
+    keys, raw storages."""
+    for _ in range(3):
+        _LegacyUnpickler(handle, {}).load()
+    unpickler = _LegacyUnpickler(handle, standins)
+    result = unpickler.load()
+    keys = _LegacyUnpickler(handle, {}).load()
+    for key in keys:
+        storage = unpickler.storages[key]
+        header = handle.read(8)
+        numel = int.from_bytes(header, "little") if len(header) == 8 else -1
+        nbytes = storage.nbytes()
+        data = handle.read(nbytes)
+        if numel * storage.element_size() != nbytes or len(data) != nbytes:
+            raise EOFError(f"storage {key} is cut short")
+        target = torch.empty(0, dtype=torch.uint8).set_(storage._untyped_storage)
+        target.copy_(torch.frombuffer(bytearray(data), dtype=torch.uint8))
     return result
 
 

@@ -5,7 +5,7 @@ Each entry moves to a module of its own, with a loader, when its family is writt
 
 from __future__ import annotations
 
-from ..cameras import EG3D_CONVENTION, PIGAN_CONVENTION
+from ..cameras import PIGAN_CONVENTION
 from ..fields import WorldFrame
 from . import releases
 from .registry import FamilySpec
@@ -31,15 +31,5 @@ FAMILIES = (
         convention=PIGAN_CONVENTION,
         state_keys=("nerf_net.", "inr_net."),
         releases=releases.CIPS3D_RELEASES,
-    ),
-    FamilySpec(
-        name="eg3d",
-        title="EG3D (Chan et al., CVPR 2022)",
-        files="the network .pkl from NVIDIA NGC (e.g. ffhq512-128.pkl)",
-        licence=releases.EG3D_LICENCE,
-        loader=None,
-        convention=EG3D_CONVENTION,
-        pickle_globals=("torch_utils.persistence", "training.triplane"),
-        releases=releases.EG3D_RELEASES,
     ),
 )

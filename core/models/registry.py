@@ -321,8 +321,6 @@ def loading_refusal(found: Detection) -> str | None:
     files runs.
     """
     spec = found.family
-    if spec.loader is None:
-        return f"the {spec.name} family is recognised but this version of aware3d cannot load it yet"
     companions = spec.companion_files(found.path) if spec.companion_files is not None else []
     try:
         check_globals(found.path, spec.standins)
@@ -331,6 +329,8 @@ def loading_refusal(found: Detection) -> str | None:
                 check_globals(companion.path, companion.standins)
             elif companion.required:
                 return f"{companion.path.name} is missing beside {found.path.name}; the loader needs it with the default options"
+        if spec.loader is None:
+            return f"the {spec.name} family is recognised but this version of aware3d cannot load it yet"
         import torch
 
         spec.loader(str(found.path), torch.device("cpu"), **spec.resolve_options({}))
