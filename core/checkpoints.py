@@ -222,11 +222,19 @@ def refused_global_error(path: Path, name: str) -> RefusedGlobalError:
     return RefusedGlobalError(path, name)
 
 
-def check_globals(path: str | os.PathLike, standins: tuple[str, ...] = ()) -> str:
+def check_globals(
+    path: str | os.PathLike, standins: tuple[str, ...] = (), read: tuple[str, PickleSummary] | None = None
+) -> str:
     """Refuse a file that names any global outside torch's weights-only list and ``standins``.
 
     This is the check :func:`safe_load` makes before unpickling; ``aware3d info`` makes exactly
     this one too, so it says "loadable" only for what the loader accepts.
+
+    Args:
+        path: the file.
+        standins: official class names allowed beyond torch's list.
+        read: the file's format and summary when the caller has read them already
+            (:func:`summarize_checkpoint`), so a large file is not scanned twice.
 
     Returns:
         The file's format.
@@ -236,7 +244,7 @@ def check_globals(path: str | os.PathLike, standins: tuple[str, ...] = ()) -> st
         CheckpointError: for a missing or unreadable file.
     """
     path = check_file(path)
-    fmt, summary = summarize_checkpoint(path)
+    fmt, summary = summarize_checkpoint(path) if read is None else read
     allowed = torch_allowed_globals() | set(standins)
     forbidden = sorted(g for g in summary.globals if g not in allowed)
     if forbidden:

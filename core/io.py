@@ -12,18 +12,26 @@ from PIL import Image
 
 from .errors import InputError, ShapeError
 
+_OUTPUT_KINDS = {".png": "a PNG image", ".glb": "a binary glTF"}
 
-def check_output_path(path: str | os.PathLike) -> Path:
-    """Return ``path`` if a file can be written there.
+
+def check_output_path(path: str | os.PathLike, suffix: str | None = None) -> Path:
+    """Return ``path`` if a file can be written there (and, given ``suffix``, if it ends in it).
+
+    Checking the suffix means an output can never overwrite a checkpoint or any other file that is
+    not an aware3d output.
 
     Raises:
-        InputError: when the path is a directory or its folder does not exist.
+        InputError: when the path is a directory, its folder does not exist, or it does not end in ``suffix``.
     """
     path = Path(path).expanduser()
     if path.is_dir():
         raise InputError(f"output path {path} is a directory; give a file name such as {path / 'out.png'}")
     if not path.parent.exists():
         raise InputError(f"output folder {path.parent} does not exist; create it first")
+    if suffix is not None and path.suffix.lower() != suffix:
+        kind = _OUTPUT_KINDS.get(suffix, f"a {suffix} file")
+        raise InputError(f"the output is {kind}; give a file name ending in {suffix}, not {path.name}")
     return path
 
 

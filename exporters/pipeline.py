@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -125,7 +124,11 @@ def check_export_memory(settings: ExportSettings) -> None:
     """
     check_memory("resolution", f"meshing at {settings.resolution}^3", marching_estimate(settings.resolution))
     if settings.textured:
-        check_memory("texture_size", f"a {settings.texture_size}^2 texture", texture_estimate(settings.texture_size))
+        _check_texture_memory(settings.texture_size)
+
+
+def _check_texture_memory(texture_size: int) -> None:
+    check_memory("texture_size", f"a {texture_size}^2 texture", texture_estimate(texture_size))
 
 
 _FIELD_ONLY_SETTINGS = ("resolution", "coarse_resolution", "level", "target_faces", "bake_mode", "view", "textured", "vertex_colors")
@@ -175,15 +178,13 @@ def export_glb(
         InputError: for an output path in a missing folder or not ending in .glb.
         EmptySurfaceError: when no surface crosses the level (or the relief has no foreground).
     """
-    path = check_output_path(path)
-    if path.suffix.lower() != ".glb":
-        raise InputError(f"the output is a binary glTF; give a file name ending in .glb, not {path.name}")
+    path = check_output_path(path, ".glb")
     settings = resolve_settings(settings, **overrides)
     if isinstance(source, Relief):
         check_relief_settings(settings)
-        check_memory("texture_size", f"a {settings.texture_size}^2 texture", texture_estimate(settings.texture_size))
+        _check_texture_memory(settings.texture_size)
         asset = build_relief_asset(source, settings.texture_size, settings.material, metadata=metadata, progress=progress)
     else:
         asset = build_asset(source, settings, metadata=metadata, progress=progress)
-    write_atomic(Path(path), asset.glb)
+    write_atomic(path, asset.glb)
     return asset.stats

@@ -113,15 +113,13 @@ def run_batch(
     Raises:
         InputError: when ``folder`` is a file or no seeds are given.
     """
-    from .. import load_generator
-
     folder = Path(folder).expanduser()
     if folder.exists() and not folder.is_dir():
         raise InputError(f"batch output {folder} is a file; give a folder")
     if not seeds:
         raise InputError("no seeds to export")
     export = export or ExportSettings()
-    gen = load_generator(selection.checkpoint, selection.model, selection.device, **selection.options)
+    gen = selection.load()
     folder.mkdir(parents=True, exist_ok=True)
     manifest_path = folder / MANIFEST_NAME
     names = {seed: f"{gen.family}_seed{seed}.glb" for seed in seeds}

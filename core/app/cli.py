@@ -117,33 +117,18 @@ def _selection(args: argparse.Namespace) -> ModelSelection:
     return selection
 
 
-def _load(selection: ModelSelection):
-    from .. import load_generator
-
-    return load_generator(selection.checkpoint, selection.model, selection.device, **selection.options)
-
-
-def _check_suffix(path: Path, suffix: str, what: str) -> Path:
-    from ..io import check_output_path
-
-    check_output_path(path)
-    if path.suffix.lower() != suffix:
-        raise InputError(f"the output is {what}; give a file name ending in {suffix}, not {path.name}")
-    return path
-
-
 # --- commands --------------------------------------------------------------------------------
 
 
 def _preview(args: argparse.Namespace) -> int:
     """Render a preview PNG of one identity seen from a chosen pose."""
-    from ..io import encode_png, write_atomic
+    from ..io import check_output_path, encode_png, write_atomic
     from .export import pose_of
 
     preview = settings_from_args(PreviewSettings, args)
-    output = _check_suffix(args.output, ".png", "a PNG image")
+    output = check_output_path(args.output, ".png")
     pose = pose_of(preview)
-    gen = _load(_selection(args))
+    gen = _selection(args).load()
     image = gen.render(gen.field(seed=preview.seed, truncation=preview.truncation), pose, size=preview.size, progress=_make_progress())
     write_atomic(output, encode_png(image))
     print(output)
@@ -153,14 +138,15 @@ def _preview(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     """Generate one identity as a textured GLB (and optionally a preview PNG)."""
     from ..exporters import ExportSettings
+    from ..io import check_output_path
     from .export import generate_asset
 
     preview = settings_from_args(PreviewSettings, args)
     export = settings_from_args(ExportSettings, args)
-    output = _check_suffix(args.output, ".glb", "a binary glTF")
+    output = check_output_path(args.output, ".glb")
     if args.preview is not None:
-        _check_suffix(args.preview, ".png", "a PNG image")
-    result = generate_asset(_load(_selection(args)), preview, export, output, args.preview, progress=_make_progress())
+        check_output_path(args.preview, ".png")
+    result = generate_asset(_selection(args).load(), preview, export, output, args.preview, progress=_make_progress())
     stats = result.stats
     if args.as_json:
         print(json.dumps({"output": str(output), **stats.to_dict()}, indent=2))

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import Aware3DError, InputError
+from ..errors import Aware3DError, CheckpointError, InputError
 from ..exporters import ExportSettings
 from ..settings import SettingsError, short_repr
 from .settings import ModelSelection, PreviewSettings
@@ -53,6 +53,7 @@ _METHOD_KEYS: dict[str, tuple[str, ...]] = {
 
 _FINISHED_REMEMBERED = 1000
 """Finished request ids kept, so that cancelling one says "already finished" rather than "unknown"."""
+
 
 def _id_key(raw_id: Any) -> str:
     return str(raw_id)
@@ -77,10 +78,8 @@ def accepted_keys(method: str) -> frozenset[str]:
     return frozenset(_METHOD_KEYS[method])
 
 
-def _check_params(method: str, params: Any) -> dict[str, Any]:
-    """``params`` if it is an object holding only keys ``method`` accepts, else a SettingsError."""
-    if not isinstance(params, dict):
-        raise SettingsError("params", f"params must be a JSON object, got {type(params).__name__}")
+def _check_params(method: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` if it holds only keys ``method`` accepts, else a SettingsError (``_parse`` made sure it is an object)."""
     allowed = accepted_keys(method)
     for key in params:
         if key not in allowed:
@@ -102,12 +101,9 @@ def _path_param(params: dict[str, Any], key: str, suffix: str, required: bool = 
     if not isinstance(value, str) or not value:
         raise SettingsError(key, f"the request needs {key!r} as a non-empty path string, got {short_repr(value)}")
     try:
-        path = check_output_path(value)
+        return check_output_path(value, suffix)
     except InputError as err:
         raise SettingsError(key, f"{key}: {err}") from err
-    if path.suffix.lower() != suffix:
-        raise SettingsError(key, f"{key} must be a file name ending in {suffix}, got {short_repr(path.name)}")
-    return path
 
 
 def _folder_param(params: dict[str, Any], key: str) -> Path:
@@ -243,11 +239,12 @@ class Worker:
             if request["method"] == "shutdown":
                 self.send({"id": request["id"], "event": "result", "result": {"shutdown": True}})
                 break
-            self._handle(_id_key(request["id"]), request["id"], request["method"], request["params"])
+            key = _id_key(request["id"])
+            self._handle(key, request["id"], request["method"], request["params"])
             with self._state:
-                self._pending.discard(_id_key(request["id"]))
-                self._cancelled.discard(_id_key(request["id"]))
-                self._finished.append(_id_key(request["id"]))
+                self._pending.discard(key)
+                self._cancelled.discard(key)
+                self._finished.append(key)
         return 0
 
     def _handle(self, request_id: str, raw_id: Any, method: str, params: dict[str, Any]) -> None:
@@ -271,9 +268,7 @@ class Worker:
     # --- methods ------------------------------------------------------------------------------
 
     def _generator(self, params: dict[str, Any]):
-        from .. import load_generator
         from ..checkpoints import check_file
-        from ..errors import CheckpointError
         from ..models import get_family
 
         selection = ModelSelection.from_mapping(params, ignore=tuple(params))
@@ -291,7 +286,7 @@ class Worker:
             raise SettingsError("checkpoint", str(err)) from err
         key = json.dumps(selection.to_dict(), sort_keys=True)
         if key not in self._generators:
-            self._generators[key] = load_generator(selection.checkpoint, selection.model, selection.device, **selection.options)
+            self._generators[key] = selection.load()
         return self._generators[key]
 
     def _ping(self, params: dict[str, Any], progress) -> dict[str, Any]:
@@ -321,10 +316,11 @@ class Worker:
         write_atomic(output, encode_png(image))
         resolved = gen.camera.resolve(pose)
         camera = pose_to_camera(pose, gen.camera)
-        return {"path": str(output), "width": preview.size, "height": preview.size, "family": gen.family, "spec": _spec(gen),
+        spec = _spec(gen)
+        return {"path": str(output), "width": preview.size, "height": preview.size, "family": gen.family, "spec": spec,
                 "pose": {"yaw": resolved.yaw, "pitch": resolved.pitch, "radius": resolved.radius, "fov": resolved.fov},
                 "camera": {"cam2world": camera.cam2world.tolist(), "fov_deg": camera.fov_deg,
-                           "metres_per_unit": _spec(gen)["metres_per_unit"]}}
+                           "metres_per_unit": spec["metres_per_unit"]}}
 
     def _generate(self, params: dict[str, Any], progress) -> dict[str, Any]:
         from .export import generate_asset
@@ -343,7 +339,7 @@ class Worker:
         from .batch import parse_seeds, run_batch
 
         selection = ModelSelection.from_mapping(params, ignore=tuple(params))
-        truncation = PreviewSettings.from_mapping({k: params[k] for k in ("truncation",) if k in params}).truncation
+        truncation = PreviewSettings.from_mapping(params, ignore=tuple(params)).truncation  # batch accepts no other preview key
         export = ExportSettings.from_mapping(params, ignore=tuple(params))
         seeds = params.get("seeds")
         if not isinstance(seeds, str):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ..models.base import MAX_SEED
+from ..models.base import MAX_SEED, Generator
 from ..settings import Settings, setting
 
 MAX_PREVIEW_SIZE = 4096
@@ -38,6 +38,12 @@ class ModelSelection(Settings):
     checkpoint: Path | None = setting(None, "official checkpoint file (not needed for built-in models)")
     device: Literal["auto", "cpu", "cuda"] = setting("auto", "where to run the model")
     options: dict[str, str] = setting({}, "family loader options, as `aware3d models` lists them")
+
+    def load(self) -> Generator:
+        """The generator this selection names (see :func:`aware3d.load_generator`)."""
+        from ..loading import load_generator
+
+        return load_generator(self.checkpoint, self.model, self.device, **self.options)
 
 
 @dataclass(frozen=True)

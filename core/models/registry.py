@@ -323,7 +323,7 @@ def loading_refusal(found: Detection) -> str | None:
     spec = found.family
     companions = spec.companion_files(found.path) if spec.companion_files is not None else []
     try:
-        check_globals(found.path, spec.standins)
+        check_globals(found.path, spec.standins, read=(found.format, found.summary))
         for companion in companions:
             if companion.path.exists():
                 check_globals(companion.path, companion.standins)
