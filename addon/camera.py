@@ -2,7 +2,7 @@
 no aware3d import, so it runs inside Blender's Python).
 
 GAN world: y up, the face looks toward +z; a Pose puts the camera at azimuth pi/2 + yaw and
-polar angle pi/2 + pitch around the pivot. An exported asset is (GAN point - center) * scale in
+polar angle pi/2 + pitch around the spec's orbit centre (the pivot, or EG3D's world origin). An exported asset is (GAN point - center) * scale in
 glTF (y up), and Blender's importer maps glTF (x, y, z) to Blender (x, -z, y).
 
 Which model uses which camera convention is the worker's to say (the ``convention`` of the
@@ -89,13 +89,17 @@ def model_fov(vertical_fov_deg: float, convention: str) -> float:
     return _convention(convention)[1](vertical_fov_deg)
 
 
-def pose_to_matrix(yaw: float, pitch: float, radius: float, pivot: Vector, scale: float, center: Vector) -> Matrix:
-    """The asset-local [4][4] Blender camera matrix (looks down local -Z, +Y up) for a pose."""
+def pose_to_matrix(yaw: float, pitch: float, radius: float, pivot: Vector, scale: float, center: Vector, orbit: Vector | None = None) -> Matrix:
+    """The asset-local [4][4] Blender camera matrix (looks down local -Z, +Y up) for a pose.
+
+    The camera orbits ``orbit`` (None: the pivot; EG3D: the world origin) and looks at ``pivot``.
+    """
     h, v = math.pi / 2 + yaw, math.pi / 2 + pitch
+    orbit = pivot if orbit is None else orbit
     eye_gan = (
-        pivot[0] + radius * math.sin(v) * math.cos(h),
-        pivot[1] + radius * math.cos(v),
-        pivot[2] + radius * math.sin(v) * math.sin(h),
+        orbit[0] + radius * math.sin(v) * math.cos(h),
+        orbit[1] + radius * math.cos(v),
+        orbit[2] + radius * math.sin(v) * math.sin(h),
     )
     eye = gan_to_blender(eye_gan, scale, center)
     target = gan_to_blender(pivot, scale, center)
@@ -111,10 +115,10 @@ def pose_to_matrix(yaw: float, pitch: float, radius: float, pivot: Vector, scale
     ]
 
 
-def matrix_to_pose(matrix: Matrix, pivot: Vector, scale: float, center: Vector) -> tuple[float, float, float]:
-    """(yaw, pitch, radius) of an asset-local Blender camera matrix; only its position matters."""
+def matrix_to_pose(matrix: Matrix, orbit: Vector, scale: float, center: Vector) -> tuple[float, float, float]:
+    """(yaw, pitch, radius) of an asset-local Blender camera matrix around ``orbit``; only its position matters."""
     eye = blender_to_gan((matrix[0][3], matrix[1][3], matrix[2][3]), scale, center)
-    offset = _sub(eye, pivot)
+    offset = _sub(eye, orbit)
     radius = math.sqrt(sum(c * c for c in offset))
     pitch = -math.asin(max(-1.0, min(1.0, offset[1] / radius)))
     yaw = math.atan2(offset[2], offset[0]) - math.pi / 2

@@ -11,6 +11,11 @@ import mathutils
 from . import camera, runtime
 
 
+def _orbit(spec: dict) -> tuple:
+    """Where the model's camera orbits (older workers send only the pivot)."""
+    return tuple(spec.get("orbit_centre") or spec["pivot"])
+
+
 def _fail(operator, context, message: str) -> set[str]:
     context.scene.aware3d.last_error = message
     operator.report({"ERROR"}, message)
@@ -136,7 +141,7 @@ class AWARE3D_OT_camera_from_pose(bpy.types.Operator):
             vertical = camera.vertical_fov(settings.fov or spec["fov"], spec["convention"])
         except (ValueError, KeyError) as err:
             return _fail(self, context, f"cannot place the camera: {err}")
-        local = camera.pose_to_matrix(settings.yaw, settings.pitch, radius, tuple(spec["pivot"]), scale, center)
+        local = camera.pose_to_matrix(settings.yaw, settings.pitch, radius, tuple(spec["pivot"]), scale, center, _orbit(spec))
         scene = context.scene
         if scene.camera is None:
             data = bpy.data.cameras.new("aware3d camera")
@@ -172,7 +177,7 @@ class AWARE3D_OT_pose_from_camera(bpy.types.Operator):
         except (ValueError, KeyError) as err:
             return _fail(self, context, f"cannot read the pose: {err}")
         local = mathutils.Matrix(world).inverted() @ cam.matrix_world
-        yaw, pitch, radius = camera.matrix_to_pose([list(row) for row in local], tuple(spec["pivot"]), scale, center)
+        yaw, pitch, radius = camera.matrix_to_pose([list(row) for row in local], _orbit(spec), scale, center)
         limit = math.radians(89)
         settings.yaw, settings.pitch = yaw, max(-limit, min(limit, pitch))
         settings.radius, settings.fov = radius, fov

@@ -9,7 +9,8 @@ Frames used here:
 * **glTF** (exported assets): y up, metres; asset = (GAN world - center) * scale.
 * **Blender world**: z up; glTF (x, y, z) is Blender (x, -z, y), so the face looks toward -y.
 
-``Pose(yaw, pitch)`` follows pi-GAN/GRAM: the camera sits on a sphere around the pivot at
+``Pose(yaw, pitch)`` follows pi-GAN/GRAM: the camera sits on a sphere around the pivot (EG3D:
+around the world origin, looking at its pivot) at
 azimuth ``h = pi/2 + yaw`` and polar angle ``v = pi/2 + pitch`` (pi-GAN
 ``generators/volumetric_rendering.py``: ``x = r sin v cos h, y = r cos v, z = r sin v sin h``).
 So positive yaw moves the camera toward world -x, the left side of the frontal image,
@@ -46,7 +47,8 @@ class Pose:
         yaw: radians; 0 is frontal, positive moves the camera toward the left of the frontal
             image (world -x), showing the head turned toward its own left.
         pitch: radians, |pitch| < pi/2; positive moves the camera down (looking up at the chin).
-        radius: distance from the pivot in world units; None uses the model's own.
+        radius: distance from the orbit centre (the pivot, or EG3D's world origin) in world
+            units; None uses the model's own.
         fov: field of view in degrees in the model's convention (vertical for pi-GAN/GRAM/demo,
             EG3D's ``fov_deg`` for EG3D); None uses the model's own.
 
@@ -100,12 +102,23 @@ class CameraConvention:
 
 @dataclass(frozen=True)
 class CameraSpec:
-    """A model's own camera: its convention and default radius, fov and pivot (GAN world)."""
+    """A model's own camera: its convention and default radius, fov and pivot (GAN world).
+
+    The camera looks at ``pivot`` from a sphere of ``radius`` around ``orbit_centre`` (None: the
+    pivot itself). EG3D orbits the world origin while looking at a pivot in front of it
+    (``LookAtPoseSampler``), so its spec names both.
+    """
 
     convention: CameraConvention
     radius: float
     fov: float
     pivot: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    orbit_centre: tuple[float, float, float] | None = None
+
+    @property
+    def centre(self) -> tuple[float, float, float]:
+        """Where the camera orbits: ``orbit_centre``, or the pivot when none is given."""
+        return self.pivot if self.orbit_centre is None else self.orbit_centre
 
     def resolve(self, pose: Pose) -> Pose:
         """Return ``pose`` with radius and fov filled in from this spec."""
@@ -117,7 +130,8 @@ class CameraSpec:
 
     def to_dict(self) -> dict:
         """JSON-ready (the worker sends it to the add-on to sync Blender cameras with poses)."""
-        return {"convention": self.convention.name, "radius": self.radius, "fov": self.fov, "pivot": list(self.pivot)}
+        return {"convention": self.convention.name, "radius": self.radius, "fov": self.fov, "pivot": list(self.pivot),
+                "orbit_centre": list(self.centre)}
 
 
 @dataclass(frozen=True)
@@ -159,7 +173,7 @@ def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray = _WORLD_UP) -> 
     return cam2world
 
 
-def pose_to_position(pose: Pose, radius: float, pivot=(0.0, 0.0, 0.0)) -> np.ndarray:
+def pose_to_position(pose: Pose, radius: float, centre=(0.0, 0.0, 0.0)) -> np.ndarray:
     """Return the [3] camera centre of ``pose`` in the GAN world (pi-GAN's spherical formula).
 
     Example:
@@ -169,19 +183,19 @@ def pose_to_position(pose: Pose, radius: float, pivot=(0.0, 0.0, 0.0)) -> np.nda
     h = math.pi / 2 + pose.yaw
     v = math.pi / 2 + pose.pitch
     offset = radius * np.array([math.sin(v) * math.cos(h), math.cos(v), math.sin(v) * math.sin(h)])
-    return np.asarray(pivot, dtype=np.float64) + offset
+    return np.asarray(centre, dtype=np.float64) + offset
 
 
 def pose_to_camera(pose: Pose, spec: CameraSpec) -> Camera:
     """Resolve ``pose`` against a model's camera spec into a Camera looking at the pivot."""
     pose = spec.resolve(pose)
-    eye = pose_to_position(pose, pose.radius, spec.pivot)
+    eye = pose_to_position(pose, pose.radius, spec.centre)
     fov_deg = spec.convention.to_vertical_fov(pose.fov)
     return Camera(cam2world=look_at(eye, np.asarray(spec.pivot, dtype=np.float64)), fov_deg=fov_deg)
 
 
 def camera_to_pose(camera: Camera, spec: CameraSpec) -> Pose:
-    """Inverse of :func:`pose_to_camera` for a camera that looks at the spec's pivot.
+    """Inverse of :func:`pose_to_camera` (only the camera's position and fov are read).
 
     Example:
         >>> spec = CameraSpec(PIGAN_CONVENTION, radius=1.0, fov=12.0)
@@ -189,7 +203,7 @@ def camera_to_pose(camera: Camera, spec: CameraSpec) -> Pose:
         >>> round(p.yaw, 6), round(p.pitch, 6), round(p.radius, 6), round(p.fov, 6)
         (0.4, -0.2, 1.0, 12.0)
     """
-    offset = camera.position - np.asarray(spec.pivot, dtype=np.float64)
+    offset = camera.position - np.asarray(spec.centre, dtype=np.float64)
     radius = float(np.linalg.norm(offset))
     pitch = -math.asin(float(np.clip(offset[1] / radius, -1.0, 1.0)))
     yaw = math.atan2(offset[2], offset[0]) - math.pi / 2

@@ -1,10 +1,13 @@
-"""Performance figures for the demo field: field queries, preview, dense vs sparse marching
-cubes, and seconds per stage of one ``generate``. Runs on the CPU and, when present, on CUDA.
+"""Performance figures: the demo field (field queries, preview, dense vs sparse marching cubes,
+seconds per stage of one ``generate``) and EG3D at its full ffhq512-128 size with random weights
+(backbone seconds per identity, field points per second, a 512x512 preview). Runs on the CPU and,
+when present, on CUDA.
 
-    python scripts/bench.py [--skip-dense-512] [--device cpu|cuda|all]
+    python scripts/bench.py [--skip-dense-512] [--device cpu|cuda|all] [--family demo|eg3d|all]
 
-Speed targets (2-core CPU, demo model, 256^3, 1024^2 texture): ``generate`` end to end <= 15 s;
-sparse marching cubes >= 15x fewer queries than dense at 256^3 and >= 40x at 512^3.
+Speed targets (2-core CPU): demo ``generate`` end to end <= 15 s (256^3, 1024^2 texture); sparse
+marching cubes >= 15x fewer queries than dense at 256^3 and >= 40x at 512^3; EG3D backbone <= 3 s
+per identity and >= 1 M field points per second.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import platform
 import subprocess
 import sys
 import time
+
+from pathlib import Path
 
 import torch
 
@@ -57,6 +62,37 @@ def bench_device(device: str, skip_dense_512: bool) -> dict:
     return out
 
 
+def full_size_eg3d(path: Path) -> Path:
+    """An ffhq512-128 snapshot at the released size (channel_base 32768, channel_max 512, z and w
+    512) with random weights, written in the official format by the tests' builder."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.eg3d_official import make_generator, save_snapshot
+
+    if not path.exists():
+        save_snapshot(path, make_generator("ffhq512-128", channel_base=32768, channel_max=512, z_dim=512, w_dim=512))
+    return path
+
+
+def bench_eg3d(device: str, path: Path) -> dict:
+    gen = aware3d.load_generator(path, device=device)
+    gen.field(seed=0)  # warm-up
+    sync = torch.cuda.synchronize if gen.device.type == "cuda" else (lambda: None)
+    seconds = []
+    for seed in (1, 2, 3):
+        field, elapsed = _timed(lambda seed=seed: (gen.field(seed=seed), sync())[0])
+        seconds.append(elapsed)
+    points = torch.rand(2_000_000, 3, generator=torch.Generator().manual_seed(0)) - 0.5
+    field.query(points[:1000])
+    _, query_seconds = _timed(lambda: (field.query(points), sync()))
+    _, preview_seconds = _timed(lambda: gen.render(field, aware3d.Pose(yaw=0.3), size=512))
+    return {
+        "device": str(gen.device), "variant": gen.info["variant"],
+        "backbone_seconds_per_identity": round(min(seconds), 2),
+        "field_points_per_second": round(len(points) / query_seconds),
+        "preview_512_seconds": round(preview_seconds, 2),
+    }
+
+
 def bench_cli(tmp: str = "/tmp/aware3d-bench.glb") -> float:
     """End to end as a user runs it: a fresh process, imports included."""
     started = time.perf_counter()
@@ -71,15 +107,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-dense-512", action="store_true", help="skip the dense 512^3 reference (about 2 minutes on 2 cores)")
     parser.add_argument("--device", default="all", choices=("all", "cpu", "cuda"))
+    parser.add_argument("--family", default="all", choices=("all", "demo", "eg3d"))
+    parser.add_argument("--eg3d-snapshot", type=Path, default=Path("/tmp/aware3d-bench-eg3d-ffhq512-128.pkl"),
+                        help="where the full-size random-weight EG3D snapshot is written (kept for the next run)")
     args = parser.parse_args()
-    devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
-    report = {
+    devices = [d for d in (["cpu", "cuda"] if args.device == "all" else [args.device]) if d == "cpu" or torch.cuda.is_available()]
+    report: dict = {
         "machine": {"cpu_threads": torch.get_num_threads(), "platform": platform.platform(),
                     "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
                     "torch": torch.__version__},
-        "results": [bench_device(d, args.skip_dense_512) for d in devices if d == "cpu" or torch.cuda.is_available()],
-        "generate_cli_seconds": bench_cli(),
     }
+    if args.family in ("all", "demo"):
+        report["demo"] = [bench_device(d, args.skip_dense_512) for d in devices]
+        report["generate_cli_seconds"] = bench_cli()
+    if args.family in ("all", "eg3d"):
+        snapshot = full_size_eg3d(args.eg3d_snapshot)
+        report["eg3d"] = [bench_eg3d(d, snapshot) for d in devices]
     print(json.dumps(report, indent=2))
     return 0
 

@@ -28,7 +28,7 @@ from aware3d.cameras import (
 )
 
 PIGAN = CameraSpec(PIGAN_CONVENTION, radius=1.0, fov=12.0)
-EG3D = CameraSpec(EG3D_CONVENTION, radius=2.7, fov=18.837, pivot=(0.0, 0.0, 0.2))
+EG3D = CameraSpec(EG3D_CONVENTION, radius=2.7, fov=18.837, pivot=(0.0, 0.0, 0.2), orbit_centre=(0.0, 0.0, 0.0))
 
 
 def _project(camera, point):
@@ -125,9 +125,10 @@ def test_look_at_points_the_camera_at_the_target():
 # --- EG3D ---------------------------------------------------------------------------------
 
 
-def test_eg3d_frontal_camera_is_opencv_at_radius_plus_pivot():
+def test_eg3d_frontal_camera_is_opencv_at_radius_from_the_origin():
+    """LookAtPoseSampler puts the camera on a sphere around the world origin and aims it at the pivot."""
     cam2world = pose_to_eg3d_cam2world(Pose(), EG3D)
-    np.testing.assert_allclose(cam2world[:3, 3], [0, 0, 2.9], atol=1e-12)
+    np.testing.assert_allclose(cam2world[:3, 3], [0, 0, 2.7], atol=1e-12)
     np.testing.assert_allclose(cam2world[:3, 2], [0, 0, -1], atol=1e-12)  # OpenCV looks down +z
     np.testing.assert_allclose(cam2world[:3, 1], [0, -1, 0], atol=1e-12)  # image y points down
     np.testing.assert_allclose(cam2world[:3, 0], [1, 0, 0], atol=1e-12)
@@ -140,10 +141,11 @@ def test_eg3d_angles_reproduce_lookat_pose_sampler_positions():
         h, v = pose_to_eg3d_angles(pose)
         p = math.acos(1 - 2 * v / math.pi)
         r = EG3D.radius
-        eg3d_origin = np.array(EG3D.pivot) + r * np.array(
-            [math.sin(p) * math.cos(math.pi - h), math.cos(p), math.sin(p) * math.sin(math.pi - h)]
-        )
-        np.testing.assert_allclose(pose_to_eg3d_cam2world(pose, EG3D)[:3, 3], eg3d_origin, atol=1e-9)
+        eg3d_origin = r * np.array([math.sin(p) * math.cos(math.pi - h), math.cos(p), math.sin(p) * math.sin(math.pi - h)])
+        cam2world = pose_to_eg3d_cam2world(pose, EG3D)
+        np.testing.assert_allclose(cam2world[:3, 3], eg3d_origin, atol=1e-9)
+        forward = np.array(EG3D.pivot) - eg3d_origin
+        np.testing.assert_allclose(cam2world[:3, 2], forward / np.linalg.norm(forward), atol=1e-9)  # aimed at the pivot
 
 
 def test_eg3d_intrinsics_and_conditioning_vector():

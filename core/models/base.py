@@ -24,6 +24,13 @@ TRUNCATION_SEED = 0
 MAX_SEED = 2**63 - 1
 
 
+def check_seed(seed: int) -> int:
+    """Return ``seed`` as an int, or raise InputError for anything but an integer in [0, 2**63-1]."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise InputError(f"seed must be an integer between 0 and 2**63-1, got {seed!r}")
+    return int(seed)
+
+
 def z_from_seed(seed: int, z_dim: int) -> torch.Tensor:
     """Return the [z_dim] float32 standard-normal latent for ``seed`` (CPU, independent of device).
 
@@ -31,9 +38,7 @@ def z_from_seed(seed: int, z_dim: int) -> torch.Tensor:
         >>> bool(torch.equal(z_from_seed(3, 4), z_from_seed(3, 4)))
         True
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
-        raise InputError(f"seed must be an integer between 0 and 2**63-1, got {seed!r}")
-    rng = torch.Generator(device="cpu").manual_seed(int(seed))
+    rng = torch.Generator(device="cpu").manual_seed(check_seed(seed))
     return torch.randn(z_dim, generator=rng, dtype=torch.float32)
 
 
@@ -60,6 +65,10 @@ class Generator:
     def _make_field(self, z: torch.Tensor, truncation: float, conditioning: Any) -> BaseField:
         raise NotImplementedError
 
+    def _z_from_seed(self, seed: int) -> torch.Tensor:
+        """The latent of ``seed``; a family whose official scripts draw z another way overrides this."""
+        return z_from_seed(seed, self.z_dim)
+
     def field(
         self,
         seed: int | None = None,
@@ -70,7 +79,8 @@ class Generator:
         """Sample one identity.
 
         Args:
-            seed: picks the latent deterministically (``torch.Generator`` seeded on the CPU);
+            seed: picks the latent deterministically (``torch.Generator`` seeded on the CPU, or
+                the family's official scripts' own draw, e.g. EG3D's numpy RandomState);
                 used when ``z`` is None; None with no ``z`` means seed 0.
             z: an explicit latent, [z_dim] or [1,z_dim].
             truncation: psi; 1 keeps the sample, 0 gives the average identity.
@@ -86,7 +96,7 @@ class Generator:
             raise InputError("give either seed or z, not both")
         if z is None:
             seed = 0 if seed is None else seed
-            z = z_from_seed(seed, self.z_dim)
+            z = self._z_from_seed(check_seed(seed))
         else:
             z = torch.as_tensor(z, dtype=torch.float32).detach().cpu().reshape(-1)
             if z.numel() != self.z_dim:

@@ -1,28 +1,58 @@
-"""EG3D (Chan et al., CVPR 2022): NVIDIA's network pickles, read safely.
+"""EG3D (Chan et al., CVPR 2022): NVIDIA's network pickles, read safely, run by aware3d's own code.
 
-What is here: recognising a snapshot, reading it without running its embedded code
-(:mod:`aware3d.models.persistence`) and naming its variant for ``aware3d info``. The clean-room
-inference (mapping, StyleGAN2 synthesis, tri-plane field, renderer, super-resolution) is not
-written yet, so the registry entry has no loader and ``load_generator`` says so.
+Loading: the snapshot is read without running its embedded code
+(:mod:`aware3d.models.persistence`); only ``G_ema`` is used. Its state holds ``_init_kwargs``,
+``rendering_kwargs`` (box_warp, ray range, samples, camera radius and pivot, ...) and
+``neural_rendering_resolution`` (64 or 128); the ``superresolution`` child's class tells the
+output size (``SuperresolutionHybrid2X/4X/8X/8XDC``). The networks are rebuilt from the records'
+tensors and attributes by :mod:`.stylegan2` and :mod:`.triplane`.
 
-Facts (NVlabs/eg3d ``training/triplane.py``, ``train.py``): ``G_ema`` is a persistent
-``TriPlaneGenerator`` whose state holds ``_init_kwargs`` (an EasyDict), ``rendering_kwargs`` (a
-dict: box_warp, ray range, avg_camera_radius and pivot, ...) and ``neural_rendering_resolution``
-(64 or 128); its ``superresolution`` child's class (``SuperresolutionHybrid2X/4X/8XDC``) tells
-the output size. Classes pickled by reference are listed in :data:`BY_REFERENCE`.
+An identity runs the backbone once: ``field()`` maps z and the camera label to w and synthesises
+the three planes; ``query`` only samples the planes and runs the small decoder (the official
+``gen_samples.py --shapes`` re-runs the whole backbone for every million points).
+
+Defaults, and where they come from:
+
+* conditioning: the frontal camera at the pickled ``avg_camera_radius`` looking at
+  ``avg_camera_pivot`` (``gen_samples.py``), with the focal of the FFHQ training labels and
+  ``gen_videos.py``, 4.2647 (fov_deg 18.837). ``gen_samples.py`` declares ``--fov-deg`` as an int,
+  so its 18.837 becomes 18 (focal 4.4652); aware3d follows the labels the model was trained on.
+* seeds: ``np.random.RandomState(seed).randn(z_dim)``, as the official scripts draw z, so seed 3
+  here is seed 3 there.
+* truncation: ``w_avg.lerp(w, psi)`` on all 14 latents (the scripts' ``--trunc-cutoff 14``);
+  ``gen.truncation_cutoff`` sets another cutoff.
+* meshing: level 10 on the raw sigma (``gen_samples.py --shapes``; the README's "usually between
+  2 and 20"), which is ``softplus(10 - 1)`` on the activated density; the box is ``box_warp``
+  wide, and the official border padding (``30 * res / 256`` voxels of every wall set empty) is
+  honoured by meshing only the inner box.
+* size: a face crop of FFHQ is about 0.25 m tall at the pivot, and the frontal camera sees
+  ``radius / focal`` = 0.633 units there, so a unit is 0.40 m (cats: 0.2 m, cars: 2.8 m).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..cameras import EG3D_CONVENTION
-from ..checkpoints import PickleSummary
-from ..errors import CheckpointError
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..cameras import EG3D_CONVENTION, Camera, CameraSpec, Pose, eg3d_intrinsics, pose_to_eg3d_cam2world
+from ..checkpoints import PickleSummary, file_sha256
+from ..device import DeviceLike, resolve_device
+from ..errors import CheckpointError, InputError
+from ..fields import BaseField, Bounds, FieldSample, WorldFrame
+from ..progress import ProgressCallback
+from ..render import RenderResult, RenderSettings
 from . import releases
+from .base import Generator
 from .persistence import PersistentRecord, code_hashes, read_network_pickle, reader_globals
 from .registry import FamilySpec
+from .stylegan2 import MappingNetwork, SynthesisNetwork, attribute, child
+from .triplane import NUM_PLANES, PLANE_CHANNELS, SuperResolution, TriPlaneDecoder, camera_rays, render_rays, sample_planes
 
 BY_REFERENCE = (
     "training.triplane.OSGDecoder",
@@ -34,6 +64,29 @@ BY_REFERENCE = (
     "torch.nn.modules.linear.Linear",
 )
 """The non-persistent classes an EG3D snapshot pickles by reference (``training/triplane.py``)."""
+
+RAW_LEVEL = 10.0
+"""The official meshing level on the raw decoder sigma (``gen_samples.py``, ChimeraX level 10)."""
+
+DEFAULT_LEVEL = math.log1p(math.exp(RAW_LEVEL - 1.0))
+"""The same surface on the activated density ``softplus(sigma - 1)``: about 9.0001."""
+
+BORDER_PADDING = 30 / 256
+"""``gen_samples.py`` empties ``int(30 * res / 256)`` voxels along every wall of its grid."""
+
+FOV_DEG = 18.837
+"""EG3D's ``fov_deg`` (FFHQ camera, ``gen_videos.py`` and the dataset labels)."""
+
+CONDITIONING_FOCAL = 4.2647
+"""Normalised focal of the FFHQ training labels and ``gen_videos.py``; see the module docstring."""
+
+FACE_METRES_PER_UNIT = 0.40
+FRAMES = {"cats": WorldFrame("y", 0.20), "cars": WorldFrame("y", 2.8)}
+"""Life-size scale per kind of subject; faces are the default (see the module docstring)."""
+
+FRAME = WorldFrame("y", FACE_METRES_PER_UNIT)
+
+_REQUIRED_RENDERING = ("box_warp", "ray_start", "ray_end", "depth_resolution", "avg_camera_radius", "avg_camera_pivot")
 
 
 def read_snapshot_generator(path: Path) -> PersistentRecord:
@@ -47,6 +100,8 @@ def read_snapshot_generator(path: Path) -> PersistentRecord:
     if not isinstance(generator, PersistentRecord):
         keys = ", ".join(sorted(map(str, snapshot))) or "nothing"
         raise CheckpointError(f"{path} is not an EG3D snapshot with a G_ema network (it holds {keys})")
+    if generator.class_name != "TriPlaneGenerator":
+        raise CheckpointError(f"{path} holds a {generator.class_name} network, not EG3D's TriPlaneGenerator")
     return generator
 
 
@@ -72,13 +127,219 @@ def variant(path: Path, summary: PickleSummary) -> str | None:
     return describe(read_snapshot_generator(path))
 
 
+def _rendering_options(generator: PersistentRecord, path: str | Path) -> dict[str, Any]:
+    options = generator.state.get("rendering_kwargs")
+    if not isinstance(options, Mapping):
+        raise CheckpointError(f"{path}: the EG3D generator has no rendering_kwargs")
+    options = {key: (value.item() if isinstance(value, np.generic) else value) for key, value in options.items()}
+    missing = [key for key in _REQUIRED_RENDERING if key not in options]
+    if missing:
+        raise CheckpointError(f"{path}: the EG3D generator's rendering_kwargs lack {', '.join(missing)}")
+    if options.get("clamp_mode", "softplus") != "softplus":
+        raise CheckpointError(f"{path}: EG3D's ray marcher only takes clamp_mode 'softplus', the snapshot says {options['clamp_mode']!r}")
+    return options
+
+
+def _frame_for(options: Mapping[str, Any], path: str) -> WorldFrame:
+    """Cars (white background, box 1.6) and cats (pivot below the origin) differ from faces."""
+    if options.get("white_back"):
+        return FRAMES["cars"]
+    if "afhq" in Path(path).name.lower() or float(options["avg_camera_pivot"][2]) < 0:
+        return FRAMES["cats"]
+    return FRAME
+
+
+class EG3DField(BaseField):
+    """One EG3D identity: its tri-planes (computed once) and the decoder; points in EG3D's world
+    (y up, the face toward +z, the box ``[-box_warp/2, box_warp/2]^3``)."""
+
+    default_level = DEFAULT_LEVEL
+
+    def __init__(self, planes: torch.Tensor, ws: torch.Tensor, decoder: TriPlaneDecoder, box_warp: float,
+                 frame: WorldFrame, device: torch.device) -> None:
+        inner = box_warp / 2 * (1 - 2 * BORDER_PADDING)
+        super().__init__(Bounds((-inner,) * 3, (inner,) * 3), device)
+        self.planes, self.ws, self.decoder, self.box_warp, self.frame = planes, ws, decoder, box_warp, frame
+
+    def decode(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw sigma [M] and the 32 features [M,32] at ``points`` [M,3] (no chunking, no checks)."""
+        return self.decoder(sample_planes(self.planes, points, self.box_warp))
+
+    def _query(self, points: torch.Tensor, view_dirs: torch.Tensor) -> FieldSample:
+        raw, features = self.decode(points)
+        return FieldSample(density=F.softplus(raw - 1), rgb=features[:, :3].clamp(0, 1), raw_density=raw, features=features)
+
+    def _query_density(self, points: torch.Tensor) -> torch.Tensor:
+        return F.softplus(self.decode(points)[0] - 1)
+
+
+class EG3DGenerator(Generator):
+    """EG3D from an official network pickle (``G_ema`` of a training snapshot)."""
+
+    family = "eg3d"
+
+    def __init__(self, path: str | Path, device: DeviceLike = "auto") -> None:
+        self.device = resolve_device(device)
+        record = read_snapshot_generator(Path(path))
+        self.options = _rendering_options(record, path)
+        where = "G_ema"
+        try:
+            backbone = child(record, "backbone", where)
+            self.mapping = MappingNetwork(child(backbone, "mapping", f"{where}.backbone"), f"{where}.backbone.mapping")
+            self.synthesis = SynthesisNetwork(child(backbone, "synthesis", f"{where}.backbone"), f"{where}.backbone.synthesis")
+            self.decoder = TriPlaneDecoder(child(record, "decoder", where), f"{where}.decoder")
+            self.superresolution = SuperResolution(child(record, "superresolution", where), f"{where}.superresolution")
+        except CheckpointError as err:
+            raise CheckpointError(f"{path}: {err}") from err
+        except (TypeError, ValueError, RuntimeError, IndexError) as err:
+            raise CheckpointError(f"{path}: the EG3D network does not have the official layout ({err})") from err
+        self._check_shapes(path)
+        self._check_finite(path)
+        for module in (self.mapping, self.synthesis, self.decoder, self.superresolution):
+            module.to(self.device).eval()
+        init = record.state.get("_init_kwargs") or {}
+        self.img_resolution = int(init.get("img_resolution") or 0) or None
+        self.neural_rendering_resolution = int(attribute(record, "neural_rendering_resolution", where, 64))
+        self.z_dim = self.mapping.z_dim
+        self.truncation_cutoff: int | None = None
+        """Latents truncated from the first (None: all of them, as the official scripts' 14)."""
+        self.frame = _frame_for(self.options, str(path))
+        pivot = tuple(float(v) for v in self.options["avg_camera_pivot"])
+        self.camera = CameraSpec(EG3D_CONVENTION, radius=float(self.options["avg_camera_radius"]), fov=FOV_DEG,
+                                 pivot=pivot, orbit_centre=(0.0, 0.0, 0.0))
+        self.render_settings = RenderSettings()
+        self.info = {
+            "family": self.family, "variant": describe(record), "learned": True, "checkpoint_sha256": file_sha256(path),
+            "z_dim": self.z_dim, "c_dim": self.mapping.c_dim, "num_ws": self.mapping.num_ws,
+            "superresolution": self.superresolution.kind, "img_resolution": self.img_resolution,
+            "neural_rendering_resolution": self.neural_rendering_resolution, "box_warp": float(self.options["box_warp"]),
+            "default_level": DEFAULT_LEVEL, "raw_level": RAW_LEVEL, "conditioning_focal": CONDITIONING_FOCAL,
+            "default_pose": {"yaw": 0.0, "pitch": 0.0, "radius": self.camera.radius, "fov": self.camera.fov},
+            "units": f"EG3D world units ({self.frame.metres_per_unit} m each at life size)", "device": str(self.device),
+        }
+
+    def _check_shapes(self, path) -> None:
+        planes = self.synthesis.blocks[-1].torgb
+        if planes is None or planes.weight.shape[0] != NUM_PLANES * PLANE_CHANNELS:
+            raise CheckpointError(f"{path}: the backbone does not output {NUM_PLANES} planes of {PLANE_CHANNELS} channels")
+        if self.synthesis.num_ws != self.mapping.num_ws:
+            raise CheckpointError(f"{path}: the mapping gives {self.mapping.num_ws} latents, the synthesis takes {self.synthesis.num_ws}")
+        if self.mapping.c_dim not in (0, 25):
+            raise CheckpointError(f"{path}: the mapping takes a {self.mapping.c_dim}-float label; EG3D's camera label has 25")
+
+    def _check_finite(self, path) -> None:
+        for name, value in self._named_tensors():
+            if not torch.isfinite(value).all():
+                raise CheckpointError(f"{path} holds NaN or infinite weights ({name}); download it again")
+
+    def _named_tensors(self):
+        for prefix, module in (("mapping", self.mapping), ("synthesis", self.synthesis), ("decoder", self.decoder),
+                               ("superresolution", self.superresolution)):
+            for name, value in module.named_buffers():
+                yield f"{prefix}.{name}", value
+
+    # --- identities ---------------------------------------------------------------------------
+
+    def _z_from_seed(self, seed: int) -> torch.Tensor:
+        """The official scripts' z: ``np.random.RandomState(seed).randn(z_dim)``."""
+        if seed >= 2**32:
+            raise InputError(f"EG3D seeds are numpy RandomState seeds, below 2**32; got {seed}")
+        return torch.from_numpy(np.random.RandomState(seed).randn(self.z_dim)).to(torch.float32)
+
+    def conditioning_label(self, conditioning: Any = None) -> torch.Tensor:
+        """The [25] camera label: None (frontal, see the module docstring), a Pose, or 25 floats."""
+        if conditioning is None:
+            conditioning = Pose()
+        if isinstance(conditioning, Pose):
+            cam2world = pose_to_eg3d_cam2world(conditioning, self.camera)
+            intrinsics = eg3d_intrinsics(conditioning.fov) if conditioning.fov is not None else _intrinsics(CONDITIONING_FOCAL)
+            label = np.concatenate([cam2world.reshape(-1), intrinsics.reshape(-1)])
+        else:
+            try:
+                label = np.asarray(torch.as_tensor(conditioning, dtype=torch.float64).cpu(), dtype=np.float64).reshape(-1)
+            except (TypeError, ValueError, RuntimeError) as err:
+                raise InputError(f"conditioning must be a Pose or 25 floats (cam2world 16, intrinsics 9), got {type(conditioning).__name__}") from err
+            if label.size != 25 or not np.isfinite(label).all():
+                raise InputError(f"conditioning must be 25 finite floats (cam2world 16, intrinsics 9), got {label.size} values")
+        return torch.as_tensor(label, dtype=torch.float32, device=self.device)
+
+    @torch.inference_mode()
+    def mapping_ws(self, z: torch.Tensor, truncation: float, conditioning: Any = None) -> torch.Tensor:
+        """w for ``z`` [z_dim]: [1, num_ws, w_dim] (the official ``G.mapping``)."""
+        label = self.conditioning_label(conditioning)[None]
+        if self.options.get("c_gen_conditioning_zero", False):
+            label = torch.zeros_like(label)
+        label = label * float(self.options.get("c_scale", 0))  # triplane.py's default, for snapshots that lack it
+        return self.mapping(z.to(self.device).reshape(1, -1), label, truncation, self.truncation_cutoff)
+
+    @torch.inference_mode()
+    def _make_field(self, z: torch.Tensor, truncation: float, conditioning: Any) -> EG3DField:
+        ws = self.mapping_ws(z, truncation, conditioning)
+        planes = self.synthesis(ws, noise_mode="const")
+        planes = planes.reshape(NUM_PLANES, PLANE_CHANNELS, *planes.shape[-2:])
+        return EG3DField(planes, ws, self.decoder, float(self.options["box_warp"]), self.frame, self.device)
+
+    # --- previews -------------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def synthesize(self, field: EG3DField, cam2world: torch.Tensor, intrinsics: torch.Tensor,
+                   progress: ProgressCallback | None = None) -> dict[str, torch.Tensor]:
+        """EG3D's image synthesis for one camera (OpenCV ``cam2world`` [4,4], normalised ``intrinsics`` [3,3]).
+
+        Returns:
+            ``image`` [1,3,R,R] (super-resolved), ``image_raw`` [1,3,n,n], ``image_features``
+            [1,32,n,n] (all in about [-1, 1]), ``image_depth`` [1,1,n,n], ``alpha`` [1,1,n,n];
+            n is the neural-rendering resolution.
+        """
+        n = self.neural_rendering_resolution
+        origins, dirs = camera_rays(cam2world.to(self.device, torch.float32), intrinsics.to(self.device, torch.float32), n)
+        features, depth, alpha = render_rays(field.decode, origins, dirs, self.options, progress=progress)
+        feature_image = features.t().reshape(1, -1, n, n)
+        rgb = feature_image[:, :3]
+        noise_mode = self.options.get("superresolution_noise_mode", "none")
+        image = self.superresolution(rgb, feature_image, field.ws, "const" if noise_mode == "const" else "none")
+        return {"image": image, "image_raw": rgb, "image_features": feature_image,
+                "image_depth": depth.reshape(1, 1, n, n), "alpha": alpha.reshape(1, 1, n, n)}
+
+    def _render_preview(self, field: EG3DField, camera: Camera, size: int | tuple[int, int],
+                        settings: RenderSettings | None, progress: ProgressCallback | None) -> RenderResult:
+        """EG3D's own neural renderer and super-resolution, deterministic; its sampling comes from
+        the snapshot, so volume-rendering settings are refused rather than ignored."""
+        if settings is not None:
+            raise InputError("EG3D previews use EG3D's neural renderer and super-resolution, which take no RenderSettings; pass settings=None")
+        if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+            raise InputError(f"EG3D previews are square: the image size must be a positive integer, got {size!r}")
+        cam2world = torch.as_tensor(camera.cam2world @ np.diag([1.0, -1.0, -1.0, 1.0]), dtype=torch.float32)
+        intrinsics = torch.as_tensor(_intrinsics(0.5 / math.tan(math.radians(camera.fov_deg) / 2)), dtype=torch.float32)
+        out = self.synthesize(field, cam2world, intrinsics, progress)
+        image = ((out["image"] + 1) / 2).clamp(0, 1)
+        alpha = out["alpha"].clamp(0, 1)
+        if image.shape[-1] != size:
+            image = F.interpolate(image, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        alpha = F.interpolate(alpha, size=(size, size), mode="bilinear", align_corners=False, antialias=alpha.shape[-1] > size)
+        return RenderResult(rgb=image[0].permute(1, 2, 0).contiguous(), alpha=alpha[0, 0])
+
+
+def _intrinsics(focal: float) -> np.ndarray:
+    return np.array([[focal, 0.0, 0.5], [0.0, focal, 0.5], [0.0, 0.0, 1.0]])
+
+
+def load(path: str | None, device: DeviceLike = "auto") -> EG3DGenerator:
+    """Build EG3D from ``path`` (an official network .pkl)."""
+    if path is None:
+        raise InputError("EG3D needs its network pickle: pass --checkpoint PATH/ffhq512-128.pkl")
+    return EG3DGenerator(path, device)
+
+
 FAMILY = FamilySpec(
     name="eg3d",
     title="EG3D (Chan et al., CVPR 2022)",
     files="the network .pkl from NVIDIA NGC (e.g. ffhq512-128.pkl)",
     licence=releases.EG3D_LICENCE,
-    loader=None,
+    loader=load,
     convention=EG3D_CONVENTION,
+    frame=FRAME,
+    default_level=DEFAULT_LEVEL,
     pickle_globals=("torch_utils.persistence", "training.triplane"),
     variant=variant,
     standins=reader_globals(BY_REFERENCE),

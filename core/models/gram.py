@@ -237,7 +237,7 @@ def render_manifolds(field: GramField, camera, size: int, rays_per_chunk: int = 
     """Render ``field`` with GRAM's manifold renderer (deterministic, as in the original)."""
     config = field.config
     origins, dirs = camera_rays(camera, size, size, field.device)
-    radius = float(np.linalg.norm(camera.position - np.asarray(config.camera.pivot)))
+    radius = float(np.linalg.norm(camera.position - np.asarray(config.camera.centre)))
     near, far = radius - config.half_depth, radius + config.half_depth
     colour = torch.zeros(size * size, 3, device=field.device)
     alpha = torch.zeros(size * size, device=field.device)
