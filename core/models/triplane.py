@@ -73,12 +73,22 @@ class TriPlaneDecoder(nn.Module):
         self.out = FullyConnected(layers[2], f"{where}.net.2")
         self.beta = float(attribute(layers[1], "beta", f"{where}.net.1", 1.0))
         self.threshold = float(attribute(layers[1], "threshold", f"{where}.net.1", 20.0))
+        if self.hidden.activation != "linear" or self.out.activation != "linear":
+            raise CheckpointError(f"{where}'s layers are not linear (the decoder's only activation is its softplus)")
         if self.hidden.in_features != PLANE_CHANNELS:
             raise CheckpointError(f"{where} reads {self.hidden.in_features} plane channels; EG3D's planes have {PLANE_CHANNELS}")
 
+    def _hidden(self, features: torch.Tensor) -> torch.Tensor:
+        return F.softplus(self.hidden(features), beta=self.beta, threshold=self.threshold)
+
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.out(F.softplus(self.hidden(features), beta=self.beta, threshold=self.threshold))
+        x = self.out(self._hidden(features))
         return x[:, 0], torch.sigmoid(x[:, 1:]) * (1 + 2 * 0.001) - 0.001
+
+    def sigma(self, features: torch.Tensor) -> torch.Tensor:
+        """Raw sigma only (meshing): the output layer's first row, without the 32 features."""
+        bias = None if self.out.bias is None else self.out.bias[:1]
+        return F.linear(self._hidden(features), self.out.weight[:1], bias)[:, 0]
 
 
 class SuperResolution(nn.Module):
@@ -194,8 +204,11 @@ def render_rays(
 
     Args:
         decode: points [M,3] -> (raw sigma [M], features [M,C]).
-        origins, dirs: [R,3] rays.
+        origins: [R,3] ray origins.
+        dirs: [R,3] unit ray directions.
         options: the snapshot's ``rendering_kwargs``.
+        chunk_rays: rays rendered at once (bounds the memory of the decoder's activations).
+        progress: called as ``progress("render", rays_done, rays_total)`` after each chunk.
 
     Returns:
         features [R,C] in [-1, 1], depth [R], accumulated opacity [R].
