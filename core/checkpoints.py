@@ -361,7 +361,7 @@ class _LegacyUnpickler(pickle.Unpickler):
             raise pickle.UnpicklingError("storage views are not supported")
         if key not in self.storages:
             # torch >= 2 pickles untyped storages (bytes); older files name a typed storage class
-            dtype = torch.uint8 if storage_type is torch.UntypedStorage else storage_type.dtype
+            dtype = torch.uint8 if storage_type is torch.UntypedStorage else storage_type._dtype  # .dtype warns (TypedStorage is deprecated)
             untyped = torch.UntypedStorage(int(numel) * torch._utils._element_size(dtype))
             self.storages[key] = torch.storage.TypedStorage(wrap_storage=untyped, dtype=dtype, _internal=True)
         return self.storages[key]

@@ -922,7 +922,7 @@ CLAMP_PROBE_BIAS = 181.0
 """Bias of channel 0 of every super-resolution's last conv: lrelu gain sqrt(2) puts it at the 256 clamp (256/sqrt(2) = 181.02)."""
 
 
-def _liven(G, rng):
+def _liven(G, seed):
     """Make every parameter and buffer matter while keeping activations O(1).
 
     Officially biases, noise strengths and ``w_avg`` start at zero (affine biases at one), which would
@@ -934,36 +934,45 @@ def _liven(G, rng):
     and is lowest for zero features, i.e. outside the box (no fog there). Its scale and offset are
     calibrated on a 16^3 grid in the box, pooled over ``w_avg`` and two random latents (const
     noise): spread :data:`DENSITY_STD`, median :data:`DENSITY_MEDIAN`, so the meshing level 10 is
-    crossed and rays are neither empty nor opaque at the box's entry. The super-resolution's last conv gets one channel at
-    :data:`CLAMP_PROBE_BIAS`, so ``conv_clamp`` clips about half its pixels; its ToRGB weights are
-    shrunk 40x so the image stays O(1).
-    """
-    def randn(*shape):
-        return torch.randn(*shape, generator=rng)
+    crossed and rays are neither empty nor opaque at the box's entry. The super-resolution's last
+    conv gets one channel at :data:`CLAMP_PROBE_BIAS`, so ``conv_clamp`` clips about half its pixels;
+    its ToRGB weights are shrunk 40x so the image stays O(1).
 
-    with torch.no_grad():
-        for module in G.modules():
+    The decoder's weights are redrawn from their own generator, so that everything but the
+    super-resolution is the same whatever ``sr_width_scale`` is.
+    """
+    main, upsampler = torch.Generator().manual_seed(seed + 1), torch.Generator().manual_seed(seed + 2)
+
+    def liven_layers(root, rng):
+        for module in root.modules():
             if isinstance(module, FullyConnectedLayer) and module.bias is not None:
-                module.bias.add_(0.2 * randn(module.out_features) / float(module.bias_gain))
+                module.bias.add_(0.2 * torch.randn(module.out_features, generator=rng) / float(module.bias_gain))
             if isinstance(module, (SynthesisLayer, ToRGBLayer)):
-                module.bias.copy_(0.2 * randn(module.bias.shape[0]))
+                module.bias.copy_(0.2 * torch.randn(module.bias.shape[0], generator=rng))
             if isinstance(module, SynthesisLayer) and module.use_noise:
                 module.noise_strength.fill_(0.05 + 0.25 * torch.rand([], generator=rng).item())
-        G.dataset_label_std.copy_(0.1 + torch.rand(G.c_dim, generator=rng))
+
+    with torch.no_grad():
+        for layer in (G.decoder.net[0], G.decoder.net[2]):
+            layer.weight.copy_(torch.randn(layer.weight.shape, generator=main) / float(layer.bias_gain))  # bias_gain = lr_multiplier
+        liven_layers(G.backbone, main)
+        liven_layers(G.decoder, main)
+        liven_layers(G.superresolution, upsampler)
+        G.dataset_label_std.copy_(0.1 + torch.rand(G.c_dim, generator=main))
         probe = G.superresolution.block1
         probe.conv1.bias[0] = CLAMP_PROBE_BIAS
         probe.torgb.weight[:, 0] /= 40
 
         mapping = G.backbone.mapping
         c = front_camera(G)
-        mapping.w_avg.copy_(G.mapping(randn(64, G.z_dim), c.repeat(64, 1))[:, 0].mean(0) + 0.1 * randn(G.w_dim))
+        mapping.w_avg.copy_(G.mapping(torch.randn(64, G.z_dim, generator=main), c.repeat(64, 1))[:, 0].mean(0) + 0.1 * torch.randn(G.w_dim, generator=main))
         first, last = G.decoder.net[0], G.decoder.net[2]
         first.weight[32:], first.bias[32:] = -first.weight[:32], first.bias[:32]  # hidden units in +- pairs ...
         last.weight[0], last.bias[0] = last.weight[0].abs(), 0  # ... summed with positive weights: sigma grows with |features|
         half = G.rendering_kwargs["box_warp"] / 2
         axis = (torch.arange(16) + 0.5) / 16 * 2 * half - half
         grid = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(1, -1, 3)
-        ws = torch.cat([mapping.w_avg.reshape(1, 1, -1).repeat(1, mapping.num_ws, 1), G.mapping(randn(2, G.z_dim), c.repeat(2, 1))])
+        ws = torch.cat([mapping.w_avg.reshape(1, 1, -1).repeat(1, mapping.num_ws, 1), G.mapping(torch.randn(2, G.z_dim, generator=main), c.repeat(2, 1))])
         planes = G.planes(ws, noise_mode="const")
         sigma = G.renderer.run_model(planes, G.decoder, grid.repeat(len(ws), 1, 1), torch.zeros_like(grid).repeat(len(ws), 1, 1), G.rendering_kwargs)
         sigma = sigma["sigma"]
@@ -1000,7 +1009,7 @@ def make_generator(variant="ffhq512-128", *, seed=0, channel_base=4096, channel_
     finally:
         _SR_WIDTH_SCALE[0] = 1.0
     G.register_buffer("dataset_label_std", torch.zeros([25]))  # training_loop.py adds it to G before copying G_ema
-    _liven(G, torch.Generator().manual_seed(seed + 1))
+    _liven(G, seed)
     G.neural_rendering_resolution = neural_resolution  # the training loop copies G's final value to G_ema
     G.rendering_kwargs = G.rendering_kwargs.copy()
     G = copy.deepcopy(G).eval().requires_grad_(False)

@@ -522,3 +522,35 @@ def test_bad_checkpoint_path_shows_an_error_and_imports_nothing(blender, tmp_pat
     _drive(bpy, runtime)
     assert "not found" in settings.last_error and settings.status == "import failed"
     assert len(bpy.data.objects) == objects_before
+
+
+def test_eg3d_asset_and_camera_sync_follow_eg3d_camera(blender, tmp_path):
+    """An EG3D asset imported from the panel: the camera orbits EG3D's origin, aims at its pivot and
+    takes EG3D's fov (fov_deg 18.837 with normalised intrinsics), as the core places it."""
+    from tests.eg3d_official import make_generator, save_snapshot
+
+    bpy, runtime = blender
+    settings = _fresh_scene(bpy)
+    path = tmp_path / "ffhq512-128.pkl"
+    save_snapshot(path, make_generator("ffhq512-128", sr_width_scale=0.25))
+    entry = runtime.addon_prefs().checkpoints.add()
+    entry.name, entry.path = "eg3d small", str(path)
+    settings.use_checkpoint, settings.checkpoint = True, "eg3d small"
+    settings.seed, settings.yaw, settings.pitch = 2, 0.0, 0.0
+    assert getattr(bpy.ops.aware3d, "import")() == {"FINISHED"}
+    _drive(bpy, runtime)
+    assert not settings.last_error, settings.last_error
+    obj = bpy.data.collections["eg3d_seed2"].objects[0]
+    assert obj["family"] == "eg3d" and obj["aware3d_spec"]["convention"] == "eg3d"
+    bpy.context.view_layer.objects.active = obj
+    settings.yaw, settings.pitch = 0.4, -0.1
+    assert bpy.ops.aware3d.camera_from_pose() == {"FINISHED"}
+    gen = aware3d.load_generator(path, device="cpu")
+    expected = pose_to_blender_camera(Pose(0.4, -0.1), gen.camera, obj["scale"], tuple(obj["center"])).matrix_world
+    expected[:3, 3] += np.array(obj.location)
+    cam = bpy.context.scene.camera
+    np.testing.assert_allclose(np.array(cam.matrix_world), expected, atol=1e-5)
+    assert math.degrees(cam.data.angle_y) == pytest.approx(EG3D_CONVENTION.to_vertical_fov(18.837))
+    settings.yaw = settings.pitch = 0.0
+    assert bpy.ops.aware3d.pose_from_camera() == {"FINISHED"}
+    assert (settings.yaw, settings.pitch, settings.radius, settings.fov) == pytest.approx((0.4, -0.1, 2.7, 18.837), abs=1e-4)

@@ -110,6 +110,17 @@ def test_superresolution_equals_the_official_network(variant, tmp_path_factory):
     torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-4)
 
 
+def test_every_device_gives_the_cpu_field(small, device):
+    _, path = small
+    cpu = aware3d.load_generator(path, device="cpu").field(seed=5)
+    here = aware3d.load_generator(path, device=device).field(seed=5)
+    points = torch.rand(3000, 3, generator=torch.Generator().manual_seed(3)) - 0.5
+    expected, ours = cpu.query(points), here.query(points)
+    assert ours.raw_density.device.type == device.type
+    torch.testing.assert_close(ours.raw_density.cpu(), expected.raw_density, rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(ours.features.cpu(), expected.features, rtol=0, atol=1e-4)
+
+
 def test_the_backbone_runs_once_per_identity(small, monkeypatch):
     _, path = small
     gen = aware3d.load_generator(path, device="cpu")

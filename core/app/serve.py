@@ -358,7 +358,8 @@ def _spec(gen) -> dict[str, Any]:
     """The model's camera and scale, as the add-on needs them to sync Blender cameras with poses."""
     from ..models import get_family
 
-    return {**gen.camera.to_dict(), "metres_per_unit": get_family(gen.family).frame.metres_per_unit}
+    frame = gen.frame or get_family(gen.family).frame
+    return {**gen.camera.to_dict(), "metres_per_unit": frame.metres_per_unit}
 
 
 def serve(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:

@@ -11,7 +11,7 @@ import torch
 
 from ..cameras import Camera, CameraSpec, Pose, pose_to_camera
 from ..errors import InputError
-from ..fields import BaseField
+from ..fields import BaseField, WorldFrame
 from ..progress import ProgressCallback
 from ..render import RenderResult, RenderSettings, render_image
 
@@ -61,6 +61,9 @@ class Generator:
     render_settings: RenderSettings
     device: torch.device
     info: dict[str, Any]
+    frame: WorldFrame | None = None
+    """The world frame of this checkpoint when it differs from the family's (EG3D's cats and
+    cars); None: the registry entry's. Fields carry the same frame."""
 
     def _make_field(self, z: torch.Tensor, truncation: float, conditioning: Any) -> BaseField:
         raise NotImplementedError
