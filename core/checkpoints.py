@@ -407,9 +407,9 @@ def _load_legacy_stream(handle, standins: dict[str, type]) -> object:
         storage = unpickler.storages[key]
         header = handle.read(8)
         numel = int.from_bytes(header, "little") if len(header) == 8 else -1
-        nbytes = storage.nbytes()
+        nbytes = storage._untyped_storage.nbytes()  # TypedStorage's own nbytes() warns that it is deprecated
         data = handle.read(nbytes)
-        if numel * storage.element_size() != nbytes or len(data) != nbytes:
+        if numel * torch._utils._element_size(storage.dtype) != nbytes or len(data) != nbytes:
             raise EOFError(f"storage {key} is cut short")
         target = torch.empty(0, dtype=torch.uint8).set_(storage._untyped_storage)
         target.copy_(torch.frombuffer(bytearray(data), dtype=torch.uint8))

@@ -64,8 +64,8 @@ def bench_device(device: str, skip_dense_512: bool) -> dict:
 def full_size_eg3d(path: Path) -> Path:
     """An ffhq512-128 snapshot at the released size (channel_base 32768, channel_max 512, z and w
     512) with random weights, written in the official format by the tests' builder."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.eg3d_official import make_generator, save_snapshot
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from eg3d_official import make_generator, save_snapshot
 
     if not path.exists():
         save_snapshot(path, make_generator("ffhq512-128", channel_base=32768, channel_max=512, z_dim=512, w_dim=512))

@@ -527,7 +527,7 @@ def test_bad_checkpoint_path_shows_an_error_and_imports_nothing(blender, tmp_pat
 def test_eg3d_asset_and_camera_sync_follow_eg3d_camera(blender, tmp_path):
     """An EG3D asset imported from the panel: the camera orbits EG3D's origin, aims at its pivot and
     takes EG3D's fov (fov_deg 18.837 with normalised intrinsics), as the core places it."""
-    from tests.eg3d_official import make_generator, save_snapshot
+    from eg3d_official import make_generator, save_snapshot
 
     bpy, runtime = blender
     settings = _fresh_scene(bpy)

@@ -73,7 +73,7 @@ BAD_INPUTS = {
     "option the family lacks": (["--model", "demo", "--ema", "none"], "the demo family takes no option 'ema'"),
     "not a number": (["--model", "demo", "--size", "big"], "invalid int value"),
     "no model": ([], "give --model"),
-    "unsupported family": (["--model", "eg3d"], "cannot load it yet"),
+    "unsupported family": (["--model", "graf"], "cannot load it yet"),
     "bad truncation": (["--model", "demo", "--truncation=-1"], "truncation"),
 }
 
