@@ -294,6 +294,8 @@ def test_generate_writes_a_valid_life_size_glb(small, tmp_path, validate_glb):
     extras = json.loads(out.read_bytes()[20 : 20 + int.from_bytes(out.read_bytes()[12:16], "little")])["asset"]["extras"]
     assert extras["family"] == "eg3d" and extras["level"] == pytest.approx(eg3d.DEFAULT_LEVEL)
     assert extras["scale"] == pytest.approx(eg3d.FACE_METRES_PER_UNIT)
+    label = aware3d.load_generator(path, device="cpu").conditioning_label(None)
+    assert extras["conditioning"] == pytest.approx(label.tolist(), abs=1e-6)  # the camera the identity was conditioned on
     inner = 1 - 2 * eg3d.BORDER_PADDING
     voxel = inner / 127 * eg3d.FACE_METRES_PER_UNIT
     assert mesh.extents.max() <= inner * eg3d.FACE_METRES_PER_UNIT + voxel  # the border padding keeps walls out

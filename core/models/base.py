@@ -113,6 +113,7 @@ class Generator:
             "z_sha256": z_sha256(z),
             "truncation": float(truncation),
             "checkpoint_sha256": self.info.get("checkpoint_sha256"),
+            **field.identity,  # what the family adds (EG3D: the camera label it was conditioned on)
         }
         return field
 

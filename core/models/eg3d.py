@@ -279,7 +279,9 @@ class EG3DGenerator(Generator):
         ws = self.mapping_ws(z, truncation, conditioning)
         planes = self.synthesis(ws, noise_mode="const")
         planes = planes.reshape(NUM_PLANES, PLANE_CHANNELS, *planes.shape[-2:])
-        return EG3DField(planes, ws, self.decoder, float(self.options["box_warp"]), self.frame, self.device)
+        field = EG3DField(planes, ws, self.decoder, float(self.options["box_warp"]), self.frame, self.device)
+        field.identity = {"conditioning": [round(v, 6) for v in self.conditioning_label(conditioning).tolist()]}
+        return field
 
     # --- previews -------------------------------------------------------------------------------
 
