@@ -2,8 +2,9 @@
 no aware3d import, so it runs inside Blender's Python).
 
 GAN world: y up, the face looks toward +z; a Pose puts the camera at azimuth pi/2 + yaw and
-polar angle pi/2 + pitch around the spec's orbit centre (the pivot, or EG3D's world origin). An exported asset is (GAN point - center) * scale in
-glTF (y up), and Blender's importer maps glTF (x, y, z) to Blender (x, -z, y).
+polar angle pi/2 + pitch around the spec's orbit centre (the pivot, or EG3D's world origin),
+looking at the pivot. An exported asset is (GAN point - center) * scale in glTF (y up), and
+Blender's importer maps glTF (x, y, z) to Blender (x, -z, y).
 
 Which model uses which camera convention is the worker's to say (the ``convention`` of the
 ``spec`` in its preview and generate results); this module only knows what each convention's fov
