@@ -106,7 +106,10 @@ class CameraSpec:
 
     The camera looks at ``pivot`` from a sphere of ``radius`` around ``orbit_centre`` (None: the
     pivot itself). EG3D orbits the world origin while looking at a pivot in front of it
-    (``LookAtPoseSampler``), so its spec names both.
+    (``LookAtPoseSampler``), so its spec names both. Poses are measured in the y-up frame where
+    the face looks toward +z; ``rotation`` ([3,3] rows, model world to that frame) says how a
+    model's world differs from it (GRAF: z up, the face toward azimuth 45 degrees); None is the
+    identity. Pivot and orbit centre are in model world.
     """
 
     convention: CameraConvention
@@ -114,6 +117,11 @@ class CameraSpec:
     fov: float
     pivot: tuple[float, float, float] = (0.0, 0.0, 0.0)
     orbit_centre: tuple[float, float, float] | None = None
+    rotation: tuple[tuple[float, float, float], ...] | None = None
+
+    def rotation_matrix(self) -> np.ndarray:
+        """[3,3] float64, model world to the pose frame (identity when ``rotation`` is None)."""
+        return np.eye(3) if self.rotation is None else np.asarray(self.rotation, dtype=np.float64)
 
     @property
     def centre(self) -> tuple[float, float, float]:
@@ -131,7 +139,7 @@ class CameraSpec:
     def to_dict(self) -> dict:
         """JSON-ready (the worker sends it to the add-on to sync Blender cameras with poses)."""
         return {"convention": self.convention.name, "radius": self.radius, "fov": self.fov, "pivot": list(self.pivot),
-                "orbit_centre": list(self.centre)}
+                "orbit_centre": list(self.centre), "rotation": self.rotation_matrix().tolist()}
 
 
 @dataclass(frozen=True)
@@ -189,9 +197,13 @@ def pose_to_position(pose: Pose, radius: float, centre=(0.0, 0.0, 0.0)) -> np.nd
 def pose_to_camera(pose: Pose, spec: CameraSpec) -> Camera:
     """Resolve ``pose`` against a model's camera spec into a Camera looking at the pivot."""
     pose = spec.resolve(pose)
-    eye = pose_to_position(pose, pose.radius, spec.centre)
+    rotation = spec.rotation_matrix()
+    eye = pose_to_position(pose, pose.radius, rotation @ np.asarray(spec.centre, dtype=np.float64))
+    aligned = look_at(eye, rotation @ np.asarray(spec.pivot, dtype=np.float64))
+    cam2world = np.eye(4)
+    cam2world[:3] = rotation.T @ aligned[:3]  # back to model world: axes and position
     fov_deg = spec.convention.to_vertical_fov(pose.fov)
-    return Camera(cam2world=look_at(eye, np.asarray(spec.pivot, dtype=np.float64)), fov_deg=fov_deg)
+    return Camera(cam2world=cam2world, fov_deg=fov_deg)
 
 
 def camera_to_pose(camera: Camera, spec: CameraSpec) -> Pose:
@@ -203,7 +215,7 @@ def camera_to_pose(camera: Camera, spec: CameraSpec) -> Pose:
         >>> round(p.yaw, 6), round(p.pitch, 6), round(p.radius, 6), round(p.fov, 6)
         (0.4, -0.2, 1.0, 12.0)
     """
-    offset = camera.position - np.asarray(spec.centre, dtype=np.float64)
+    offset = spec.rotation_matrix() @ (camera.position - np.asarray(spec.centre, dtype=np.float64))
     radius = float(np.linalg.norm(offset))
     pitch = -math.asin(float(np.clip(offset[1] / radius, -1.0, 1.0)))
     yaw = math.atan2(offset[2], offset[0]) - math.pi / 2

@@ -45,14 +45,16 @@ class Bounds(NamedTuple):
 
 @dataclass(frozen=True)
 class WorldFrame:
-    """A family's world frame: which axis is up and how long a world unit is.
+    """A family's world frame: which axis is up, where the face looks and how long a world unit is.
 
     Exported assets are glTF y-up metres with the face toward +z; this says how to get there.
 
     Attributes:
-        up_axis: ``"y"`` (pi-GAN, GRAM, EG3D, demo: face toward +z) or ``"z"`` (GRAF: face
-            toward -y, so that a rotation of -90 degrees about x brings it upright).
+        up_axis: ``"y"`` (pi-GAN, GRAM, EG3D, demo) or ``"z"`` (GRAF).
         metres_per_unit: life-size scale of one world unit.
+        facing: the model-world direction the face looks toward, perpendicular to the up axis;
+            None means +z for y-up worlds and -y for z-up ones. GRAF's faces look toward azimuth
+            45 degrees, (1, 1, 0) / sqrt(2).
 
     Example:
         >>> WorldFrame("z", 0.5).world_to_asset()[:3, :3].round(6).tolist()
@@ -61,24 +63,36 @@ class WorldFrame:
 
     up_axis: Literal["y", "z"] = "y"
     metres_per_unit: float = 1.0
+    facing: tuple[float, float, float] | None = None
 
     def __post_init__(self) -> None:
-        if self.up_axis not in _UP_ROTATIONS:
+        if self.up_axis not in _UP_VECTORS:
             raise InputError(f"up_axis must be 'y' or 'z', got {self.up_axis!r}")
         if not (isinstance(self.metres_per_unit, (int, float)) and math.isfinite(self.metres_per_unit) and self.metres_per_unit > 0):
             raise InputError(f"metres_per_unit must be a positive number, got {self.metres_per_unit!r}")
+        if self.facing is not None:
+            facing = np.asarray(self.facing, dtype=np.float64)
+            if facing.shape != (3,) or not np.isfinite(facing).all() or np.linalg.norm(facing) == 0:
+                raise InputError(f"facing must be a non-zero 3-vector, got {self.facing!r}")
+            if abs(facing @ np.asarray(_UP_VECTORS[self.up_axis])) > 1e-9 * np.linalg.norm(facing):
+                raise InputError(f"facing {self.facing!r} must be perpendicular to the {self.up_axis} axis")
+
+    def rotation(self) -> np.ndarray:
+        """[3,3] float64 rotation from model world to the asset's axes (y up, the face toward +z)."""
+        up = np.asarray(_UP_VECTORS[self.up_axis])
+        facing = np.asarray(self.facing if self.facing is not None else _DEFAULT_FACING[self.up_axis], dtype=np.float64)
+        facing = facing / np.linalg.norm(facing)
+        return np.stack([np.cross(up, facing), up, facing]) + 0.0  # + 0.0 turns -0.0 into 0.0
 
     def world_to_asset(self) -> np.ndarray:
         """[4,4] float64 linear map (rotation times scale, no translation) from model world to glTF metres."""
         matrix = np.eye(4)
-        matrix[:3, :3] = np.asarray(_UP_ROTATIONS[self.up_axis]) * self.metres_per_unit
+        matrix[:3, :3] = self.rotation() * self.metres_per_unit
         return matrix
 
 
-_UP_ROTATIONS = {
-    "y": ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)),
-    "z": ((1.0, 0.0, 0.0), (0.0, 0.0, 1.0), (0.0, -1.0, 0.0)),  # (x, y, z) -> (x, z, -y)
-}
+_UP_VECTORS = {"y": (0.0, 1.0, 0.0), "z": (0.0, 0.0, 1.0)}
+_DEFAULT_FACING = {"y": (0.0, 0.0, 1.0), "z": (0.0, -1.0, 0.0)}
 
 Y_UP_METRES = WorldFrame()
 """The frame of models already y-up and life-size in metres (pi-GAN, GRAM, demo)."""

@@ -41,6 +41,7 @@ from ..render import RenderResult, RenderSettings, alpha_weights, camera_rays
 from ..resources import check_memory, render_estimate
 from . import releases
 from .base import Generator
+from .layers import linear_from
 from .registry import FamilySpec
 from .siren import (
     EMA_GLOBAL,
@@ -50,7 +51,6 @@ from .siren import (
     check_ema_choice,
     ema_companions,
     film,
-    linear_from,
     mapping_layers,
     truncated_modulation,
 )

@@ -30,6 +30,7 @@ from ..fields import Y_UP_METRES, BaseField, Bounds, FieldSample
 from ..render import RenderSettings
 from . import releases
 from .base import Generator
+from .layers import linear_from
 from .registry import FamilySpec
 from .siren import (
     EMA_GLOBAL,
@@ -39,7 +40,6 @@ from .siren import (
     check_ema_choice,
     ema_companions,
     film,
-    linear_from,
     mapping_layers,
     truncated_modulation,
 )

@@ -8,7 +8,6 @@ MLP with LeakyReLU(0.2) whose output is split into frequencies and phase shifts.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -17,6 +16,7 @@ import torch.nn.functional as F
 from ..checkpoints import safe_load, standin_class
 from ..errors import CheckpointError, InputError
 from .base import TRUNCATION_NUM_SAMPLES, TRUNCATION_SEED
+from .layers import Linear, linear_from
 from .registry import CompanionFile, LoaderOption
 
 FREQUENCY_SCALE = 15.0
@@ -25,40 +25,6 @@ FREQUENCY_SHIFT = 30.0
 
 MAPPING_SLOPE = 0.2
 """LeakyReLU slope of the mapping network (``CustomMappingNetwork``)."""
-
-
-@dataclass(frozen=True)
-class Linear:
-    """One linear layer's weights: ``weight`` [out,in], ``bias`` [out]."""
-
-    weight: torch.Tensor
-    bias: torch.Tensor
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.weight, self.bias)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return tuple(self.weight.shape)  # type: ignore[return-value]
-
-    def to(self, device: torch.device) -> "Linear":
-        return Linear(self.weight.to(device, torch.float32), self.bias.to(device, torch.float32))
-
-
-def linear_from(params: dict[str, torch.Tensor], prefix: str, shape: tuple[int, int] | None = None) -> Linear:
-    """The Linear ``prefix.weight``/``prefix.bias`` from a flat parameter dict, shape-checked.
-
-    Raises:
-        CheckpointError: naming the missing key or the wrong shape.
-    """
-    try:
-        weight, bias = params[f"{prefix}.weight"], params[f"{prefix}.bias"]
-    except KeyError as err:
-        raise CheckpointError(f"the checkpoint has no parameter {err.args[0]}; is it the right model family?") from None
-    if weight.ndim != 2 or bias.shape != (weight.shape[0],) or (shape is not None and tuple(weight.shape) != shape):
-        want = f"{list(shape)}" if shape is not None else "[out,in] with a matching bias"
-        raise CheckpointError(f"{prefix}.weight has shape {list(weight.shape)}, expected {want}")
-    return Linear(weight.detach().to(torch.float32), bias.detach().to(torch.float32))
 
 
 def film(layer: Linear, x: torch.Tensor, frequency: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
