@@ -25,6 +25,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .errors import CheckpointError
@@ -294,6 +295,18 @@ def torch_allowed_globals() -> set[str]:
     return set(_weights_only_unpickler._get_allowed_globals())
 
 
+NUMPY_SCALARS: dict[str, object] = {
+    "numpy.core.multiarray.scalar": np.core.multiarray.scalar,  # e.g. GRAF's fid_best, EG3D's weight gains
+    "numpy._core.multiarray.scalar": np.core.multiarray.scalar,  # the same, as numpy 2 names it
+    "numpy.dtype": np.dtype,
+}
+"""numpy globals a checkpoint may name for a plain number; each only builds a scalar or a dtype from
+data. Name them in ``standins`` to allow them: they are rebuilt for real, not as stand-ins."""
+
+_NUMPY_DTYPE_CLASSES = tuple(type(np.dtype(code)) for code in ("float64", "float32", "float16", "int64", "int32", "bool"))
+"""The dtype classes torch's weights-only reader must also accept to rebuild those dtypes."""
+
+
 def safe_load(path: str | os.PathLike, standins: tuple[str, ...] = ()) -> object:
     """Load a torch checkpoint without running code from it.
 
@@ -306,10 +319,11 @@ def safe_load(path: str | os.PathLike, standins: tuple[str, ...] = ()) -> object
     """
     path = check_file(path)
     _fmt = check_globals(path, standins)
-    classes = [standin_class(name) for name in standins]
+    allowed = {name: NUMPY_SCALARS.get(name) or standin_class(name) for name in standins}
+    classes = list(allowed.values()) + (list(_NUMPY_DTYPE_CLASSES) if set(standins) & set(NUMPY_SCALARS) else [])
     try:
         if _fmt == "torch-legacy":
-            return _load_legacy(path, {name: standin_class(name) for name in standins})
+            return _load_legacy(path, allowed)
         with torch.serialization.safe_globals(classes):
             return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as err:

@@ -220,6 +220,9 @@ class BaseField:
     frame: WorldFrame = Y_UP_METRES
     """The family's world frame; ``world_to_asset`` follows from it."""
 
+    canonical_view_dir: tuple[float, float, float] = CANONICAL_VIEW_DIR
+    """The frontal viewing direction in this field's world, used when a query gives none."""
+
     def __init__(self, bounds: Bounds, device: torch.device, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
         self.bounds = bounds
         self.device = device
@@ -236,7 +239,7 @@ class BaseField:
         raise NotImplementedError
 
     def _query_density(self, points: torch.Tensor) -> torch.Tensor:
-        return self._query(points, torch.tensor(CANONICAL_VIEW_DIR, device=self.device).expand(len(points), 3)).density
+        return self._query(points, torch.tensor(self.canonical_view_dir, device=self.device).expand(len(points), 3)).density
 
     @torch.inference_mode()
     def query_density(self, points: torch.Tensor) -> torch.Tensor:
@@ -262,7 +265,7 @@ class BaseField:
         Args:
             points: [N,3] float tensor, model world coordinates (any device; moved to the field's).
             view_dirs: [N,3] or [3] unit directions from the camera toward each point; None uses
-                the canonical frontal direction (0, 0, -1).
+                the field's frontal direction (``canonical_view_dir``: (0, 0, -1) for y-up worlds).
 
         Returns:
             FieldSample on the field's device, float32.
@@ -275,7 +278,7 @@ class BaseField:
         points = points.to(self.device, torch.float32)
         num_points = points.shape[0]
         if view_dirs is None:
-            view_dirs = torch.tensor(CANONICAL_VIEW_DIR, device=self.device)
+            view_dirs = torch.tensor(self.canonical_view_dir, device=self.device)
         view_dirs = view_dirs.to(self.device, torch.float32)
         if view_dirs.shape == (3,):
             view_dirs = view_dirs.expand(num_points, 3)

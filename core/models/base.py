@@ -109,6 +109,7 @@ class Generator:
         field = self._make_field(z, float(truncation), conditioning)
         field.identity = {
             "family": self.family,
+            "variant": self.info.get("variant"),
             "seed": seed,
             "z_sha256": z_sha256(z),
             "truncation": float(truncation),

@@ -6,22 +6,10 @@ Each entry moves to a module of its own, with a loader, when its family is writt
 from __future__ import annotations
 
 from ..cameras import PIGAN_CONVENTION
-from ..fields import WorldFrame
 from . import releases
 from .registry import FamilySpec
 
 FAMILIES = (
-    FamilySpec(
-        name="graf",
-        title="GRAF (Schwarz et al., NeurIPS 2020)",
-        files="the released .pt checkpoint (a dict with 'generator' and 'generator_test')",
-        licence=releases.GRAF_LICENCE,
-        loader=None,
-        convention=PIGAN_CONVENTION,
-        frame=WorldFrame(up_axis="z"),
-        state_keys=("generator_test",),
-        releases=releases.GRAF_RELEASES,
-    ),
     FamilySpec(
         name="cips3d",
         title="CIPS-3D (Zhou et al., 2021)",

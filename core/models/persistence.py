@@ -23,22 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from ..checkpoints import check_globals, load_storage_blob, python3_name, standin_class
+from ..checkpoints import NUMPY_SCALARS, check_globals, load_storage_blob, python3_name, standin_class
 from ..errors import CheckpointError
 
 PERSISTENT_RECONSTRUCTOR = "torch_utils.persistence._reconstruct_persistent_obj"
 STORAGE_FROM_BYTES = "torch.storage._load_from_bytes"
 EASYDICT = "dnnlib.util.EasyDict"
-
-_NUMPY = {
-    "numpy.core.multiarray.scalar": np.core.multiarray.scalar,  # e.g. a float64 weight gain
-    "numpy._core.multiarray.scalar": np.core.multiarray.scalar,  # the same, as numpy 2 names it
-    "numpy.dtype": np.dtype,
-}
-"""numpy globals the snapshots name; each only builds a scalar or a dtype from plain data."""
-
 
 @dataclass
 class PersistentRecord:
@@ -72,7 +62,7 @@ def _reconstruct(meta: Any) -> PersistentRecord:
 def reader_globals(by_reference: tuple[str, ...]) -> tuple[str, ...]:
     """Every global a network pickle may name beyond torch's weights-only list: the reconstructor,
     the storage reader, EasyDict, numpy scalars and dtypes, and the classes pickled by reference."""
-    return (PERSISTENT_RECONSTRUCTOR, STORAGE_FROM_BYTES, EASYDICT, *_NUMPY, *by_reference)
+    return (PERSISTENT_RECONSTRUCTOR, STORAGE_FROM_BYTES, EASYDICT, *NUMPY_SCALARS, *by_reference)
 
 
 class _NetworkUnpickler(pickle.Unpickler):
@@ -88,8 +78,8 @@ class _NetworkUnpickler(pickle.Unpickler):
         special = {PERSISTENT_RECONSTRUCTOR: _reconstruct, STORAGE_FROM_BYTES: load_storage_blob, EASYDICT: EasyDict}
         if full in special:
             return special[full]
-        if full in _NUMPY:
-            return _NUMPY[full]
+        if full in NUMPY_SCALARS:
+            return NUMPY_SCALARS[full]
         if full in self._by_reference:
             return standin_class(full)
         if full in self._torch:

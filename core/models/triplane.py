@@ -31,6 +31,7 @@ from torch import nn
 
 from ..errors import CheckpointError
 from ..progress import ProgressCallback
+from ..render import alpha_weights
 from .stylegan2 import FullyConnected, SynthesisBlock, attribute, child, class_of, state_of
 
 PLANE_CHANNELS = 32
@@ -166,9 +167,7 @@ def march(features: torch.Tensor, sigma: torch.Tensor, depths: torch.Tensor, whi
     features_mid = (features[:, :-1] + features[:, 1:]) / 2
     density = F.softplus((sigma[:, :-1] + sigma[:, 1:]) / 2 - 1)
     depths_mid = (depths[:, :-1] + depths[:, 1:]) / 2
-    alpha = 1 - torch.exp(-density * deltas)
-    shifted = torch.cat([torch.ones_like(alpha[:, :1]), 1 - alpha + 1e-10], dim=-1)
-    weights = alpha * torch.cumprod(shifted, dim=-1)[:, :-1]
+    weights = alpha_weights(1 - torch.exp(-density * deltas))
     composite = (weights[..., None] * features_mid).sum(dim=1)
     total = weights.sum(dim=1)
     depth = torch.nan_to_num((weights * depths_mid).sum(dim=1) / total, float("inf")).clamp(depths.min(), depths.max())
