@@ -70,6 +70,17 @@ def gan_to_blender(point: Vector, scale: float, center: Vector) -> Vector:
     return (x, -z, y)
 
 
+def rotate(rotation: Matrix | None, point: Vector) -> Vector:
+    """A model-world point in the y-up pose frame (``rotation``: the spec's [3][3] rows; None: as is).
+
+    Poses, pivots and the asset centre are compared in that frame, where the export's rotation is
+    already applied (GRAF's z-up world becomes y-up, its face turned toward +z).
+    """
+    if rotation is None:
+        return tuple(point)
+    return tuple(sum(rotation[r][c] * point[c] for c in range(3)) for r in range(3))
+
+
 def blender_to_gan(point: Vector, scale: float, center: Vector) -> Vector:
     """Inverse of :func:`gan_to_blender`."""
     x, y, z = point

@@ -141,7 +141,9 @@ class AWARE3D_OT_camera_from_pose(bpy.types.Operator):
             vertical = camera.vertical_fov(settings.fov or spec["fov"], spec["convention"])
         except (ValueError, KeyError) as err:
             return _fail(self, context, f"cannot place the camera: {err}")
-        local = camera.pose_to_matrix(settings.yaw, settings.pitch, radius, tuple(spec["pivot"]), scale, center, _orbit(spec))
+        rotation = spec.get("rotation")
+        local = camera.pose_to_matrix(settings.yaw, settings.pitch, radius, camera.rotate(rotation, spec["pivot"]), scale,
+                                      camera.rotate(rotation, center), camera.rotate(rotation, _orbit(spec)))
         scene = context.scene
         if scene.camera is None:
             data = bpy.data.cameras.new("aware3d camera")
@@ -177,7 +179,9 @@ class AWARE3D_OT_pose_from_camera(bpy.types.Operator):
         except (ValueError, KeyError) as err:
             return _fail(self, context, f"cannot read the pose: {err}")
         local = mathutils.Matrix(world).inverted() @ cam.matrix_world
-        yaw, pitch, radius = camera.matrix_to_pose([list(row) for row in local], _orbit(spec), scale, center)
+        rotation = spec.get("rotation")
+        yaw, pitch, radius = camera.matrix_to_pose([list(row) for row in local], camera.rotate(rotation, _orbit(spec)), scale,
+                                                   camera.rotate(rotation, center))
         limit = math.radians(89)
         settings.yaw, settings.pitch = yaw, max(-limit, min(limit, pitch))
         settings.radius, settings.fov = radius, fov

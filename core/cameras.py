@@ -293,54 +293,63 @@ class BlenderCamera:
     fov_deg: float
 
 
-def _gan_to_blender_affine(scale: float, center) -> np.ndarray:
+def _gan_to_blender_turn(rotation) -> np.ndarray:
+    """[3,3] model-world axes -> Blender axes: the export's frame rotation, then glTF -> Blender."""
+    return GLTF_TO_BLENDER @ (np.eye(3) if rotation is None else np.asarray(rotation, dtype=np.float64))
+
+
+def _gan_to_blender_affine(scale: float, center, rotation=None) -> np.ndarray:
+    linear = _gan_to_blender_turn(rotation) * scale
     affine = np.eye(4)
-    affine[:3, :3] = GLTF_TO_BLENDER * scale
-    affine[:3, 3] = -GLTF_TO_BLENDER @ np.asarray(center, dtype=np.float64) * scale
+    affine[:3, :3] = linear
+    affine[:3, 3] = -linear @ np.asarray(center, dtype=np.float64)
     return affine
 
 
-def gan_to_blender_points(points: np.ndarray, scale: float = 1.0, center=(0.0, 0.0, 0.0)) -> np.ndarray:
-    """Map [...,3] GAN-world points to Blender world metres for an asset exported with ``scale``/``center``.
+def gan_to_blender_points(points: np.ndarray, scale: float = 1.0, center=(0.0, 0.0, 0.0), rotation=None) -> np.ndarray:
+    """Map [...,3] GAN-world points to Blender world metres for an asset exported with ``scale``/``center``
+    (and ``rotation``, the frame's [3,3] model world -> y-up map, for worlds that are not y-up already).
 
     Example:
         >>> gan_to_blender_points(np.array([0.0, 0.0, 1.0])).round(6).tolist()
         [0.0, -1.0, 0.0]
     """
-    affine = _gan_to_blender_affine(scale, center)
+    affine = _gan_to_blender_affine(scale, center, rotation)
     return np.asarray(points, dtype=np.float64) @ affine[:3, :3].T + affine[:3, 3]
 
 
-def camera_to_blender(camera: Camera, scale: float = 1.0, center=(0.0, 0.0, 0.0)) -> BlenderCamera:
+def camera_to_blender(camera: Camera, scale: float = 1.0, center=(0.0, 0.0, 0.0), rotation=None) -> BlenderCamera:
     """Place a Blender camera that sees the exported asset as ``camera`` sees the field.
 
     Args:
         camera: a resolved camera in the GAN world.
         scale: metres per GAN world unit applied at export.
         center: [3] GAN-world point that the export moved to the origin.
+        rotation: [3,3] model world -> y-up frame applied at export (None: the identity).
     """
-    affine = _gan_to_blender_affine(scale, center)
+    affine = _gan_to_blender_affine(scale, center, rotation)
     matrix = np.eye(4)
-    matrix[:3, :3] = GLTF_TO_BLENDER @ camera.cam2world[:3, :3]
+    matrix[:3, :3] = _gan_to_blender_turn(rotation) @ camera.cam2world[:3, :3]
     matrix[:3, 3] = affine[:3, :3] @ camera.cam2world[:3, 3] + affine[:3, 3]
     return BlenderCamera(matrix_world=matrix, fov_deg=camera.fov_deg)
 
 
-def blender_to_camera(blender_camera: BlenderCamera, scale: float = 1.0, center=(0.0, 0.0, 0.0)) -> Camera:
+def blender_to_camera(blender_camera: BlenderCamera, scale: float = 1.0, center=(0.0, 0.0, 0.0), rotation=None) -> Camera:
     """Inverse of :func:`camera_to_blender`."""
-    affine = _gan_to_blender_affine(scale, center)
+    affine = _gan_to_blender_affine(scale, center, rotation)
     matrix = np.asarray(blender_camera.matrix_world, dtype=np.float64)
     cam2world = np.eye(4)
-    cam2world[:3, :3] = GLTF_TO_BLENDER.T @ matrix[:3, :3]
+    cam2world[:3, :3] = _gan_to_blender_turn(rotation).T @ matrix[:3, :3]
     cam2world[:3, 3] = np.linalg.solve(affine[:3, :3], matrix[:3, 3] - affine[:3, 3])
     return Camera(cam2world=cam2world, fov_deg=blender_camera.fov_deg)
 
 
 def pose_to_blender_camera(pose: Pose, spec: CameraSpec, scale: float = 1.0, center=(0.0, 0.0, 0.0)) -> BlenderCamera:
-    """Shorthand: ``camera_to_blender(pose_to_camera(pose, spec), scale, center)``."""
-    return camera_to_blender(pose_to_camera(pose, spec), scale, center)
+    """Shorthand: ``camera_to_blender(pose_to_camera(pose, spec), scale, center, spec's rotation)``
+    (the spec's rotation is the frame's, which the export applied too)."""
+    return camera_to_blender(pose_to_camera(pose, spec), scale, center, spec.rotation)
 
 
 def blender_camera_to_pose(blender_camera: BlenderCamera, spec: CameraSpec, scale: float = 1.0, center=(0.0, 0.0, 0.0)) -> Pose:
-    """Shorthand: ``camera_to_pose(blender_to_camera(blender_camera, scale, center), spec)``."""
-    return camera_to_pose(blender_to_camera(blender_camera, scale, center), spec)
+    """Shorthand: ``camera_to_pose(blender_to_camera(blender_camera, scale, center, spec's rotation), spec)``."""
+    return camera_to_pose(blender_to_camera(blender_camera, scale, center, spec.rotation), spec)

@@ -26,7 +26,8 @@ def read_extras(path: Path) -> dict:
     return pygltflib.GLTF2().load_binary(str(path)).asset.extras or {}
 
 
-def render(glb: Path, output: Path, yaw: float, pitch: float, size: int, model: str, engine: str = "WORKBENCH") -> None:
+def render(glb: Path, output: Path, yaw: float, pitch: float, size: int, model: str, engine: str = "WORKBENCH",
+           checkpoint: Path | None = None) -> None:
     """Import ``glb`` into an empty scene and render it at the pose to ``output`` (PNG, RGBA)."""
     import bpy
     import mathutils
@@ -35,7 +36,8 @@ def render(glb: Path, output: Path, yaw: float, pitch: float, size: int, model: 
     from aware3d.cameras import pose_to_blender_camera
 
     extras = read_extras(glb)
-    spec = aware3d.load_generator(family=model, device="cpu").camera
+    gen = aware3d.load_generator(checkpoint, device="cpu") if checkpoint else aware3d.load_generator(family=model, device="cpu")
+    spec = gen.camera
     camera = pose_to_blender_camera(
         aware3d.Pose(yaw=yaw, pitch=pitch), spec, scale=extras.get("scale", 1.0), center=extras.get("center", (0, 0, 0))
     )
@@ -71,10 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--yaw", type=float, default=0.0)
     parser.add_argument("--pitch", type=float, default=0.0)
     parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--model", default="demo", help="family whose camera (radius, fov) to use")
+    parser.add_argument("--model", default="demo", help="built-in family whose camera (radius, fov) to use")
+    parser.add_argument("--checkpoint", type=Path, help="a learned model's checkpoint, whose camera to use instead")
     parser.add_argument("--engine", default="WORKBENCH", choices=("WORKBENCH", "CYCLES"))
     args = parser.parse_args(argv)
-    render(args.glb, args.output.resolve(), args.yaw, args.pitch, args.size, args.model, args.engine)
+    render(args.glb, args.output.resolve(), args.yaw, args.pitch, args.size, args.model, args.engine, args.checkpoint)
     print(json.dumps({"output": str(args.output)}))
     return 0
 

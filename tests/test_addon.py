@@ -17,8 +17,9 @@ import pytest
 import aware3d
 from aware3d.app import serve
 from aware3d.app.settings import ModelSelection, PreviewSettings
-from aware3d.cameras import EG3D_CONVENTION, CameraSpec, Pose, pose_to_blender_camera
+from aware3d.cameras import EG3D_CONVENTION, PIGAN_CONVENTION, CameraSpec, Pose, pose_to_blender_camera
 from aware3d.exporters import ExportSettings
+from aware3d.fields import WorldFrame
 from aware3d.models import FAMILIES, get_family
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,20 +46,25 @@ def test_addon_imports_neither_torch_nor_aware3d():
 
 
 EG3D_LIKE = CameraSpec(EG3D_CONVENTION, radius=2.7, fov=18.837, pivot=(0.0, 0.0, 0.2), orbit_centre=(0.0, 0.0, 0.0))
+GRAF_LIKE = CameraSpec(PIGAN_CONVENTION, radius=10.5, fov=10.0, pivot=(0.0, 0.0, 0.1),
+                       rotation=tuple(map(tuple, WorldFrame("z", 0.09, facing=(0.6, 0.8, 0.0)).rotation().tolist())))
 
 
-@pytest.mark.parametrize("eg3d", [False, True])
+@pytest.mark.parametrize("kind", ["demo", "eg3d", "graf"])
 @pytest.mark.parametrize("yaw, pitch", [(0.0, 0.0), (0.5, -0.2), (-1.3, 0.7), (2.9, -1.2)])
-def test_addon_camera_matches_the_core(yaw, pitch, eg3d):
-    """The add-on places cameras as the core does, including EG3D's orbit around the origin aimed at its pivot."""
+def test_addon_camera_matches_the_core(yaw, pitch, kind):
+    """The add-on places cameras as the core does: EG3D's orbit around the origin aimed at its pivot,
+    and GRAF's z-up world turned to face +z, included."""
     camera = _load_pure("camera")
-    spec = EG3D_LIKE if eg3d else aware3d.load_generator(family="demo", device="cpu").camera
-    orbit = tuple(spec.to_dict()["orbit_centre"])
+    spec = {"eg3d": EG3D_LIKE, "graf": GRAF_LIKE}.get(kind) or aware3d.load_generator(family="demo", device="cpu").camera
+    sent = spec.to_dict()
+    rotation = sent["rotation"]
     scale, center = 1.3, (0.01, -0.02, 0.005)
-    ours = np.array(camera.pose_to_matrix(yaw, pitch, 1.4, spec.pivot, scale, center, orbit))
+    pivot, orbit, moved = (camera.rotate(rotation, p) for p in (sent["pivot"], sent["orbit_centre"], center))
+    ours = np.array(camera.pose_to_matrix(yaw, pitch, 1.4, pivot, scale, moved, orbit))
     core = pose_to_blender_camera(Pose(yaw, pitch, radius=1.4), spec, scale, center).matrix_world
     np.testing.assert_allclose(ours, core, atol=1e-9)
-    assert camera.matrix_to_pose(ours.tolist(), orbit, scale, center) == pytest.approx((yaw, pitch, 1.4))
+    assert camera.matrix_to_pose(ours.tolist(), orbit, scale, moved) == pytest.approx((yaw, pitch, 1.4))
 
 
 def test_addon_knows_every_camera_convention_of_the_registry():
