@@ -171,7 +171,32 @@ def importance_depths(depths: torch.Tensor, weights: torch.Tensor, num_samples: 
     return edge_lo + (quantiles - cdf_lo) / span * (edge_hi - edge_lo)
 
 
-def _query_along(field: Field, origins, dirs, depths, lock_view: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_pdf(bins: torch.Tensor, weights: torch.Tensor, u: torch.Tensor, right: bool = False, eps: float = 1e-5) -> torch.Tensor:
+    """NeRF's inverse-CDF sampling (``sample_pdf`` of nerf_pytorch, pi-GAN and EG3D) at given quantiles.
+
+    Args:
+        bins: [R,B+1] interval edges along each ray.
+        weights: [R,B] non-negative weights of the intervals (``eps`` is added).
+        u: [R,N] quantiles in [0, 1] (``linspace(0, 1, N)`` for the official ``det=True``).
+        right: ``searchsorted``'s side (EG3D uses ``right=True``).
+        eps: added to the weights, and the smallest CDF step that is interpolated.
+
+    Returns:
+        [R,N] depths.
+    """
+    pdf = weights + eps
+    pdf = pdf / pdf.sum(dim=-1, keepdim=True)
+    cdf = torch.cat([torch.zeros_like(pdf[:, :1]), torch.cumsum(pdf, dim=-1)], dim=-1)
+    index = torch.searchsorted(cdf, u.contiguous(), right=right)
+    below, above = (index - 1).clamp_min(0), index.clamp_max(pdf.shape[1])
+    cdf_below, cdf_above = cdf.gather(1, below), cdf.gather(1, above)
+    bins_below, bins_above = bins.gather(1, below), bins.gather(1, above)
+    denom = cdf_above - cdf_below
+    denom = torch.where(denom < eps, torch.ones_like(denom), denom)
+    return bins_below + (u - cdf_below) / denom * (bins_above - bins_below)
+
+
+def _query_along(field: Field, origins, dirs, depths, lock_view: bool, features: bool) -> tuple[torch.Tensor, torch.Tensor]:
     num_rays, num_samples = depths.shape
     points = origins.unsqueeze(1) + dirs.unsqueeze(1) * depths.unsqueeze(-1)
     if lock_view:
@@ -179,10 +204,14 @@ def _query_along(field: Field, origins, dirs, depths, lock_view: bool) -> tuple[
     else:
         view_dirs = dirs.unsqueeze(1).expand(num_rays, num_samples, 3)
         sample = field.query(points.reshape(-1, 3), view_dirs.reshape(-1, 3))
-    return sample.density.reshape(num_rays, num_samples), sample.rgb.reshape(num_rays, num_samples, 3)
+    values = sample.features if features else sample.rgb
+    if values is None:
+        raise InputError("this field has no feature channels to composite")
+    return sample.density.reshape(num_rays, num_samples), values.reshape(num_rays, num_samples, -1)
 
 
-def render_rays(field: Field, origins: torch.Tensor, dirs: torch.Tensor, settings: RenderSettings) -> tuple[torch.Tensor, torch.Tensor]:
+def render_rays(field: Field, origins: torch.Tensor, dirs: torch.Tensor, settings: RenderSettings,
+                features: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Render rays that are already known to cross the field's bounds.
 
     Args:
@@ -190,23 +219,24 @@ def render_rays(field: Field, origins: torch.Tensor, dirs: torch.Tensor, setting
         origins: [R,3] float32 ray origins, GAN world.
         dirs: [R,3] float32 unit directions.
         settings: samples per ray and view-dependence locking.
+        features: composite the field's feature channels instead of its colour (CIPS-3D).
 
     Returns:
-        colour [R,3] (without background) and accumulated opacity [R].
+        colour [R,3] (or features [R,C]; without background) and accumulated opacity [R].
     """
     near, far = intersect_box(origins, dirs, field.bounds)
     far = torch.maximum(far, near + 1e-6)
     steps = (torch.arange(settings.num_coarse, device=origins.device, dtype=origins.dtype) + 0.5) / settings.num_coarse
     depths = near.unsqueeze(1) + (far - near).unsqueeze(1) * steps
-    density, rgb = _query_along(field, origins, dirs, depths, settings.lock_view_dependence)
-    colour, weights = composite(density, rgb, depths, far)
+    density, values = _query_along(field, origins, dirs, depths, settings.lock_view_dependence, features)
+    colour, weights = composite(density, values, depths, far)
     if settings.num_fine > 0:
         fine_depths = importance_depths(depths, weights, settings.num_fine)
-        fine_density, fine_rgb = _query_along(field, origins, dirs, fine_depths, settings.lock_view_dependence)
+        fine_density, fine_values = _query_along(field, origins, dirs, fine_depths, settings.lock_view_dependence, features)
         depths, order = torch.sort(torch.cat([depths, fine_depths], dim=1), dim=1)
         density = torch.cat([density, fine_density], dim=1).gather(1, order)
-        rgb = torch.cat([rgb, fine_rgb], dim=1).gather(1, order.unsqueeze(-1).expand(-1, -1, 3))
-        colour, weights = composite(density, rgb, depths, far)
+        values = torch.cat([values, fine_values], dim=1).gather(1, order.unsqueeze(-1).expand(-1, -1, values.shape[-1]))
+        colour, weights = composite(density, values, depths, far)
     return colour, weights.sum(dim=1)
 
 
@@ -233,6 +263,36 @@ def render_image(
         InputError: for a non-positive image size.
         ResourceError: for an image whose buffers would not fit in memory.
     """
+    colour, alpha = _render(field, camera, size, settings, device, progress, features=False)
+    background = torch.tensor(settings.background, device=colour.device, dtype=torch.float32)
+    rgb = colour + (1 - alpha).clamp(0, 1).unsqueeze(-1) * background
+    return RenderResult(rgb=rgb, alpha=alpha)
+
+
+@torch.inference_mode()
+def render_features(
+    field: Field,
+    camera: Camera,
+    size: int | tuple[int, int],
+    settings: RenderSettings = RenderSettings(),
+    device: torch.device | str | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Composite the field's feature channels along each pixel's ray, as :func:`render_image`
+    composites colour (CIPS-3D maps each pixel's feature to colour with its 2-D network afterwards).
+
+    Returns:
+        features [H,W,C] (zero where nothing is hit; the background setting is not used) and
+        accumulated opacity [H,W].
+
+    Raises:
+        InputError: for a non-positive image size or a field without features.
+        ResourceError: for an image whose buffers would not fit in memory.
+    """
+    return _render(field, camera, size, settings, device, progress, features=True)
+
+
+def _render(field, camera, size, settings, device, progress, features: bool) -> tuple[torch.Tensor, torch.Tensor]:
     height, width = (size, size) if isinstance(size, int) else size
     if height <= 0 or width <= 0:
         raise InputError(f"image size must be positive, got {height}x{width}")
@@ -241,14 +301,18 @@ def render_image(
     origins, dirs = camera_rays(camera, height, width, device)
     near, far = intersect_box(origins, dirs, field.bounds)
     hit = torch.nonzero(far > near).squeeze(1)
-    colour = torch.zeros(height * width, 3, device=device)
+    values = None
     alpha = torch.zeros(height * width, device=device)
     total = int(hit.numel())
     for start in range(0, total, settings.rays_per_chunk):
         index = hit[start : start + settings.rays_per_chunk]
-        colour[index], alpha[index] = render_rays(field, origins[index], dirs[index], settings)
+        chunk, alpha[index] = render_rays(field, origins[index], dirs[index], settings, features)
+        if values is None:
+            values = torch.zeros(height * width, chunk.shape[-1], device=device)
+        values[index] = chunk
         if progress is not None:
             progress("render", min(start + settings.rays_per_chunk, total), total)
-    background = torch.tensor(settings.background, device=device, dtype=torch.float32)
-    rgb = colour + (1 - alpha).clamp(0, 1).unsqueeze(-1) * background
-    return RenderResult(rgb=rgb.reshape(height, width, 3), alpha=alpha.reshape(height, width))
+    if values is None:  # no ray meets the field's box
+        channels = 3 if not features else int(field.query(torch.zeros(1, 3, device=device)).features.shape[-1])
+        values = torch.zeros(height * width, channels, device=device)
+    return values.reshape(height, width, -1), alpha.reshape(height, width)

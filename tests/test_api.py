@@ -65,8 +65,6 @@ def test_generator_attributes_and_field_protocol():
 def test_load_generator_errors():
     with pytest.raises(aware3d.UnknownFamilyError, match="unknown model family 'nope'"):
         aware3d.load_generator(family="nope")
-    with pytest.raises(aware3d.UnsupportedFamilyError, match="graf"):
-        aware3d.load_generator(family="graf")
     with pytest.raises(aware3d.InputError, match="ffhq512-128.pkl"):
         aware3d.load_generator(family="eg3d")
     with pytest.raises(aware3d.InputError, match="generator.pth"):

@@ -31,7 +31,7 @@ from torch import nn
 
 from ..errors import CheckpointError
 from ..progress import ProgressCallback
-from ..render import alpha_weights
+from ..render import alpha_weights, sample_pdf
 from .stylegan2 import FullyConnected, SynthesisBlock, attribute, child, class_of, state_of
 
 PLANE_CHANNELS = 32
@@ -176,23 +176,13 @@ def march(features: torch.Tensor, sigma: torch.Tensor, depths: torch.Tensor, whi
     return composite * 2 - 1, depth, weights
 
 
-def importance_depths(depths: torch.Tensor, weights: torch.Tensor, count: int, eps: float = 1e-5) -> torch.Tensor:
+def importance_depths(depths: torch.Tensor, weights: torch.Tensor, count: int) -> torch.Tensor:
     """EG3D's ``sample_importance`` with evenly spaced quantiles: [R,S] depths, [R,S-1] weights -> [R,count]."""
     smooth = F.max_pool1d(weights.unsqueeze(1), 2, 1, padding=1)
     smooth = F.avg_pool1d(smooth, 2, 1).squeeze(1) + 0.01
     bins = 0.5 * (depths[:, :-1] + depths[:, 1:])
-    pdf = smooth[:, 1:-1] + eps
-    pdf = pdf / pdf.sum(dim=-1, keepdim=True)
-    cdf = torch.cat([torch.zeros_like(pdf[:, :1]), torch.cumsum(pdf, dim=-1)], dim=-1)
-    u = torch.linspace(0, 1, count, device=depths.device).expand(len(depths), count).contiguous()
-    index = torch.searchsorted(cdf, u, right=True)
-    below = (index - 1).clamp_min(0)
-    above = index.clamp_max(pdf.shape[1])
-    cdf_below, cdf_above = cdf.gather(1, below), cdf.gather(1, above)
-    bins_below, bins_above = bins.gather(1, below), bins.gather(1, above)
-    denom = cdf_above - cdf_below
-    denom = torch.where(denom < eps, torch.ones_like(denom), denom)
-    return bins_below + (u - cdf_below) / denom * (bins_above - bins_below)
+    u = torch.linspace(0, 1, count, device=depths.device).expand(len(depths), count)
+    return sample_pdf(bins, smooth[:, 1:-1], u, right=True)
 
 
 def render_rays(
