@@ -111,3 +111,20 @@ def test_bad_files_get_one_sentence_and_exit_2(released, tmp_path, capsys):
         assert len(err) == 1 and message in err[0] and not out.exists(), err
     with pytest.raises(CheckpointError, match="is a cips3d checkpoint, not gram"):
         aware3d.load_generator(path, family="gram", device="cpu")
+
+
+def test_batch_and_worker_run_cips3d(released, tmp_path):
+    import io
+
+    from aware3d.app.serve import Worker
+
+    _, path, _ = released
+    out = tmp_path / "batch"
+    assert main(["batch", "--checkpoint", str(path), "--seeds", "0-1", "--resolution", "32", "--texture-size", "64", "-o", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert sorted(manifest["assets"]) == ["0", "1"] and all(a["status"] == "ok" for a in manifest["assets"].values())
+    request = {"id": 1, "method": "preview", "params": {"checkpoint": str(path), "seed": 2, "size": 12, "output": str(tmp_path / "w.png")}}
+    stdout = io.StringIO()
+    Worker(io.StringIO(json.dumps(request) + "\n"), stdout).serve()
+    final = [json.loads(line) for line in stdout.getvalue().splitlines() if json.loads(line)["event"] != "progress"][-1]
+    assert final["event"] == "result" and final["result"]["family"] == "cips3d", final

@@ -179,3 +179,24 @@ def test_bad_files_get_one_sentence_and_exit_2(released, tmp_path, capsys):
         assert len(err) == 1 and message in err[0] and not out.exists()
     assert main(["preview", "--checkpoint", str(path), "--model", "pigan", "-o", str(tmp_path / "p.png")]) == 2
     assert "is a graf checkpoint, not pigan" in capsys.readouterr().err
+
+
+def test_batch_and_worker_run_graf(released, tmp_path):
+    import io
+
+    from aware3d.app.serve import Worker
+
+    _, path = released["cats_64"]
+    out = tmp_path / "batch"
+    assert main(["batch", "--checkpoint", str(path), "--seeds", "0-1", "--resolution", "32", "--texture-size", "64", "-o", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert sorted(manifest["assets"]) == ["0", "1"] and all(a["status"] == "ok" for a in manifest["assets"].values())
+    request = {"id": 1, "method": "preview", "params": {"checkpoint": str(path), "seed": 2, "size": 12, "options": {"variant": "cats"},
+                                                         "output": str(tmp_path / "w.png")}}
+    stdout = io.StringIO()
+    Worker(io.StringIO(json.dumps(request) + "\n"), stdout).serve()
+    final = [json.loads(line) for line in stdout.getvalue().splitlines() if json.loads(line)["event"] != "progress"][-1]
+    assert final["event"] == "result", final
+    spec = final["result"]["spec"]
+    assert spec["radius"] == 10.0 and spec["fov"] == 10.0 and spec["metres_per_unit"] == graf.VARIANTS["cats"].metres_per_unit
+    assert spec["rotation"][1] == [0.0, 0.0, 1.0]  # z up
