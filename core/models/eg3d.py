@@ -160,7 +160,7 @@ class EG3DField(BaseField):
         inner = box_warp / 2 * (1 - 2 * BORDER_PADDING)
         super().__init__(Bounds((-inner,) * 3, (inner,) * 3), device)
         # channels-last: grid_sample then reads each texel's 32 channels contiguously (7x faster on CPU)
-        self.planes = planes.contiguous(memory_format=torch.channels_last)
+        self.planes = planes.contiguous(memory_format=torch.channels_last if planes.ndim == 4 else torch.channels_last_3d)
         self.ws, self.decoder, self.box_warp, self.frame = ws, decoder, box_warp, frame
 
     def decode(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -182,7 +182,7 @@ class EG3DGenerator(Generator):
 
     def __init__(self, path: str | Path, device: DeviceLike = "auto") -> None:
         self.device = resolve_device(device)
-        record = read_snapshot_generator(Path(path))
+        record = self._read(Path(path))
         self.options = _rendering_options(record, path)
         where = "G_ema"
         try:
@@ -191,13 +191,14 @@ class EG3DGenerator(Generator):
             self.synthesis = SynthesisNetwork(child(backbone, "synthesis", f"{where}.backbone"), f"{where}.backbone.synthesis")
             self.decoder = TriPlaneDecoder(child(record, "decoder", where), f"{where}.decoder")
             self.superresolution = SuperResolution(child(record, "superresolution", where), f"{where}.superresolution")
+            self._build_more(record, where)
         except CheckpointError as err:
             raise CheckpointError(f"{path}: {err}") from err
         except (TypeError, ValueError, RuntimeError, IndexError) as err:
-            raise CheckpointError(f"{path}: the EG3D network does not have the official layout ({err})") from err
+            raise CheckpointError(f"{path}: the {self.family} network does not have the official layout ({err})") from err
         self._check_shapes(path)
         self._check_finite(path)
-        for module in (self.mapping, self.synthesis, self.decoder, self.superresolution):
+        for module in self._modules():
             module.to(self.device).eval()
         init = record.state.get("_init_kwargs") or {}
         self.img_resolution = int(init.get("img_resolution") or 0) or None
@@ -220,10 +221,25 @@ class EG3DGenerator(Generator):
             "units": f"EG3D world units ({self.frame.metres_per_unit} m each at life size)", "device": str(self.device),
         }
 
+    def _read(self, path: Path) -> PersistentRecord:
+        """The snapshot's ``G_ema`` record (PanoHead reads its own by-reference classes)."""
+        return read_snapshot_generator(path)
+
+    def _build_more(self, record: PersistentRecord, where: str) -> None:
+        """Networks beyond EG3D's (PanoHead: ToRGB, background, camera offset)."""
+
+    def _modules(self) -> list[torch.nn.Module]:
+        return [self.mapping, self.synthesis, self.decoder, self.superresolution]
+
+    @property
+    def plane_channels(self) -> int:
+        """Channels per plane in the backbone's output (PanoHead: 32 per depth slice)."""
+        return PLANE_CHANNELS
+
     def _check_shapes(self, path) -> None:
         planes = self.synthesis.blocks[-1].torgb
-        if planes is None or planes.weight.shape[0] != NUM_PLANES * PLANE_CHANNELS:
-            raise CheckpointError(f"{path}: the backbone does not output {NUM_PLANES} planes of {PLANE_CHANNELS} channels")
+        if planes is None or planes.weight.shape[0] != NUM_PLANES * self.plane_channels:
+            raise CheckpointError(f"{path}: the backbone does not output {NUM_PLANES} planes of {self.plane_channels} channels")
         if self.synthesis.num_ws != self.mapping.num_ws:
             raise CheckpointError(f"{path}: the mapping gives {self.mapping.num_ws} latents, the synthesis takes {self.synthesis.num_ws}")
         if self.mapping.c_dim not in (0, 25):
@@ -235,8 +251,9 @@ class EG3DGenerator(Generator):
                 raise CheckpointError(f"{path} holds NaN or infinite weights ({name}); download it again")
 
     def _named_tensors(self):
-        for prefix, module in (("mapping", self.mapping), ("synthesis", self.synthesis), ("decoder", self.decoder),
-                               ("superresolution", self.superresolution)):
+        for module in self._modules():
+            prefix = {id(self.mapping): "mapping", id(self.synthesis): "synthesis", id(self.decoder): "decoder",
+                      id(self.superresolution): "superresolution"}.get(id(module), type(module).__name__)
             for name, value in module.named_buffers():
                 yield f"{prefix}.{name}", value
 

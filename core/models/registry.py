@@ -233,10 +233,11 @@ def all_options() -> dict[str, LoaderOption]:
 
 
 def _match_family(summary: PickleSummary) -> FamilySpec | None:
+    """The first family, in registration order, whose globals or key strings the file holds (PanoHead,
+    registered before EG3D, claims the persistence pickles that name its ``t_mapping``)."""
     for spec in FAMILIES.values():
         if any(g.startswith(prefix) for prefix in spec.pickle_globals for g in summary.globals):
             return spec
-    for spec in FAMILIES.values():
         if any(s.startswith(prefix) for prefix in spec.state_keys for s in summary.strings):
             return spec
     return None

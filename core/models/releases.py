@@ -56,6 +56,13 @@ EG3D_LICENCE = Licence(
     "from NVIDIA NGC under the terms shown on that page; read and accept them there.",
 )
 
+PANOHEAD_LICENCE = Licence(
+    "CC BY-NC-SA 4.0 (PanoHead) and the NVIDIA Source Code License for EG3D: non-commercial only",
+    "SizheAn/PanoHead LICENSES/LICENSE.md: Creative Commons Attribution-NonCommercial-ShareAlike 4.0; "
+    "its EG3D-derived code stays under LICENSES/LICENSE_EG3D (NVIDIA, non-commercial research and "
+    "evaluation only). Use the weights non-commercially, with attribution.",
+)
+
 # --- what a release is -------------------------------------------------------------------
 
 

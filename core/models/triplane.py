@@ -23,6 +23,7 @@ aware3d's is deterministic: strata centres and evenly spaced CDF quantiles (``de
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -61,6 +62,18 @@ def sample_planes(planes: torch.Tensor, points: torch.Tensor, box_warp: float) -
     return features[:, :, 0].mean(dim=0).t()
 
 
+def sample_grids(grids: torch.Tensor, points: torch.Tensor, box_warp: float, axes: torch.Tensor) -> torch.Tensor:
+    """PanoHead's tri-grid: ``points`` [M,3] -> [M,C] features, averaged over the three grids.
+
+    ``grids`` [3,C,D,H,W]; each grid reads ``points * 2 / box_warp`` in its own axes (``p @
+    inverse(axes[i])``: the first coordinate indexes W, the second H, the third D) with a 5-D
+    trilinear ``grid_sample`` (zeros outside, ``align_corners=False``). PanoHead's axes are XY, XZ, YZ.
+    """
+    coords = (points * (2.0 / box_warp)) @ torch.linalg.inv(axes)  # [3,M,3]
+    features = F.grid_sample(grids, coords[:, None, None], mode="bilinear", padding_mode="zeros", align_corners=False)  # [3,C,1,1,M]
+    return features[:, :, 0, 0].mean(dim=0).t()
+
+
 class TriPlaneDecoder(nn.Module):
     """EG3D's ``OSGDecoder``: averaged plane features -> raw sigma [M] and 32 features [M,32]."""
 
@@ -72,6 +85,9 @@ class TriPlaneDecoder(nn.Module):
             raise CheckpointError(f"{where}.net is not EG3D's FC, Softplus, FC decoder")
         self.hidden = FullyConnected(layers[0], f"{where}.net.0")
         self.out = FullyConnected(layers[2], f"{where}.net.2")
+        self.activation = attribute(node, "activation", where, "sigmoid")  # PanoHead's decoder_activation; EG3D has none
+        if self.activation not in ("sigmoid", "none", "lrelu"):
+            raise CheckpointError(f"{where} uses the feature activation {self.activation!r}; aware3d runs sigmoid, none and lrelu")
         self.beta = float(attribute(layers[1], "beta", f"{where}.net.1", 1.0))
         self.threshold = float(attribute(layers[1], "threshold", f"{where}.net.1", 20.0))
         if self.hidden.activation != "linear" or self.out.activation != "linear":
@@ -84,7 +100,12 @@ class TriPlaneDecoder(nn.Module):
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.out(self._hidden(features))
-        return x[:, 0], torch.sigmoid(x[:, 1:]) * (1 + 2 * 0.001) - 0.001
+        features = x[:, 1:]
+        if self.activation == "sigmoid":
+            features = torch.sigmoid(features) * (1 + 2 * 0.001) - 0.001
+        elif self.activation == "lrelu":
+            features = F.leaky_relu(features, 0.2) * math.sqrt(2)
+        return x[:, 0], features
 
     def sigma(self, features: torch.Tensor) -> torch.Tensor:
         """Raw sigma only (meshing): the output layer's first row, without the 32 features."""
@@ -161,8 +182,11 @@ def stratified_depths(near: torch.Tensor, far: torch.Tensor, count: int, dispari
     return near[:, None] + (far - near)[:, None] * offsets
 
 
-def march(features: torch.Tensor, sigma: torch.Tensor, depths: torch.Tensor, white_back: bool):
-    """EG3D's ``MipRayMarcher2`` over [R,S,C], [R,S], [R,S] -> features in [-1,1] [R,C], depth [R], weights [R,S-1]."""
+def march(features: torch.Tensor, sigma: torch.Tensor, depths: torch.Tensor, white_back: bool, signed: bool = True):
+    """EG3D's ``MipRayMarcher2`` over [R,S,C], [R,S], [R,S] -> features [R,C], depth [R], weights [R,S-1].
+
+    ``signed`` maps the composite to [-1, 1] as EG3D's marcher does (PanoHead's does not).
+    """
     deltas = depths[:, 1:] - depths[:, :-1]
     features_mid = (features[:, :-1] + features[:, 1:]) / 2
     density = F.softplus((sigma[:, :-1] + sigma[:, 1:]) / 2 - 1)
@@ -173,7 +197,7 @@ def march(features: torch.Tensor, sigma: torch.Tensor, depths: torch.Tensor, whi
     depth = torch.nan_to_num((weights * depths_mid).sum(dim=1) / total, float("inf")).clamp(depths.min(), depths.max())
     if white_back:
         composite = composite + 1 - total[:, None]
-    return composite * 2 - 1, depth, weights
+    return (composite * 2 - 1 if signed else composite), depth, weights
 
 
 def importance_depths(depths: torch.Tensor, weights: torch.Tensor, count: int) -> torch.Tensor:
@@ -187,7 +211,7 @@ def importance_depths(depths: torch.Tensor, weights: torch.Tensor, count: int) -
 
 def render_rays(
     decode, origins: torch.Tensor, dirs: torch.Tensor, options: dict, chunk_rays: int = 4096,
-    progress: ProgressCallback | None = None,
+    progress: ProgressCallback | None = None, signed: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """EG3D's importance renderer, deterministic.
 
@@ -198,9 +222,10 @@ def render_rays(
         options: the snapshot's ``rendering_kwargs``.
         chunk_rays: rays rendered at once (bounds the memory of the decoder's activations).
         progress: called as ``progress("render", rays_done, rays_total)`` after each chunk.
+        signed: map the composite to [-1, 1] (EG3D's marcher; PanoHead's keeps it as is).
 
     Returns:
-        features [R,C] in [-1, 1], depth [R], accumulated opacity [R].
+        features [R,C], depth [R], accumulated opacity [R].
     """
     out_features, out_depth, out_alpha = [], [], []
     total = len(origins)
@@ -216,13 +241,13 @@ def render_rays(
         white_back = bool(options.get("white_back", False))
         fine_count = int(options.get("depth_resolution_importance", 0))
         if fine_count > 0:
-            _, _, weights = march(features, sigma, depths, white_back)
+            _, _, weights = march(features, sigma, depths, white_back, signed)
             fine = importance_depths(depths, weights, fine_count)
             fine_sigma, fine_features = _decode_depths(decode, o, d, fine)
             depths, order = torch.cat([depths, fine], dim=1).sort(dim=1)
             sigma = torch.cat([sigma, fine_sigma], dim=1).gather(1, order)
             features = torch.cat([features, fine_features], dim=1).gather(1, order[..., None].expand(-1, -1, features.shape[-1]))
-        composite, depth, weights = march(features, sigma, depths, white_back)
+        composite, depth, weights = march(features, sigma, depths, white_back, signed)
         out_features.append(composite)
         out_depth.append(depth)
         out_alpha.append(weights.sum(dim=1))
