@@ -3,7 +3,7 @@ seconds per stage of one ``generate``) and EG3D at its full ffhq512-128 size wit
 (backbone seconds per identity, field points per second, a 512x512 preview). Runs on the CPU and,
 when present, on CUDA.
 
-    python scripts/bench.py [--skip-dense-512] [--device cpu|cuda|all] [--family demo|eg3d|all]
+    python scripts/bench.py [--skip-dense-512] [--device cpu|cuda|all] [--family demo|eg3d|panohead|all]
 
 Speed targets (2-core CPU): demo ``generate`` end to end <= 15 s (256^3, 1024^2 texture); sparse
 marching cubes >= 15x fewer queries than dense at 256^3 and >= 40x at 512^3; EG3D backbone <= 3 s
@@ -61,18 +61,24 @@ def bench_device(device: str, skip_dense_512: bool) -> dict:
     return out
 
 
-def full_size_eg3d(path: Path) -> Path:
-    """An ffhq512-128 snapshot at the released size (channel_base 32768, channel_max 512, z and w
-    512) with random weights, written in the official format by the tests' builder."""
+def full_size_snapshot(family: str, path: Path) -> Path:
+    """An EG3D ffhq512-128 or PanoHead (tri-grid depth 3) snapshot at the released size (channel_base
+    32768, channel_max 512, z and w 512) with random weights, written in the official format by the
+    tests' builders."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from eg3d_official import make_generator, save_snapshot
-
     if not path.exists():
-        save_snapshot(path, make_generator("ffhq512-128", channel_base=32768, channel_max=512, z_dim=512, w_dim=512))
+        if family == "eg3d":
+            from eg3d_official import make_generator, save_snapshot
+
+            save_snapshot(path, make_generator("ffhq512-128", channel_base=32768, channel_max=512, z_dim=512, w_dim=512))
+        else:
+            from panohead_official import make_generator, save_snapshot
+
+            save_snapshot(path, make_generator(channel_base=32768, channel_max=512, z_dim=512, sr_width_scale=1.0))
     return path
 
 
-def bench_eg3d(device: str, path: Path) -> dict:
+def bench_triplane(device: str, path: Path) -> dict:
     gen = aware3d.load_generator(path, device=device)
     gen.field(seed=0)  # warm-up
     sync = torch.cuda.synchronize if gen.device.type == "cuda" else (lambda: None)
@@ -106,9 +112,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-dense-512", action="store_true", help="skip the dense 512^3 reference (about 2 minutes on 2 cores)")
     parser.add_argument("--device", default="all", choices=("all", "cpu", "cuda"))
-    parser.add_argument("--family", default="all", choices=("all", "demo", "eg3d"))
-    parser.add_argument("--eg3d-snapshot", type=Path, default=Path("/tmp/aware3d-bench-eg3d-ffhq512-128.pkl"),
-                        help="where the full-size random-weight EG3D snapshot is written (kept for the next run)")
+    parser.add_argument("--family", default="all", choices=("all", "demo", "eg3d", "panohead"))
+    parser.add_argument("--snapshots", type=Path, default=Path("/tmp"),
+                        help="where the full-size random-weight EG3D and PanoHead snapshots are written (kept for the next run)")
     args = parser.parse_args()
     devices = [d for d in (["cpu", "cuda"] if args.device == "all" else [args.device]) if d == "cpu" or torch.cuda.is_available()]
     report: dict = {
@@ -119,9 +125,10 @@ def main() -> int:
     if args.family in ("all", "demo"):
         report["demo"] = [bench_device(d, args.skip_dense_512) for d in devices]
         report["generate_cli_seconds"] = bench_cli()
-    if args.family in ("all", "eg3d"):
-        snapshot = full_size_eg3d(args.eg3d_snapshot)
-        report["eg3d"] = [bench_eg3d(d, snapshot) for d in devices]
+    for family in ("eg3d", "panohead"):
+        if args.family in ("all", family):
+            snapshot = full_size_snapshot(family, args.snapshots / f"aware3d-bench-{family}.pkl")
+            report[family] = [bench_triplane(d, snapshot) for d in devices]
     print(json.dumps(report, indent=2))
     return 0
 
