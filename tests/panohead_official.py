@@ -62,7 +62,8 @@ is written here. Tests treat it as "the official code". Facts, read from ``train
   (``--neural_rendering_resolution_final`` defaults to None); the 8XDC super-resolution resizes 64 -> 128.
 
 Weights (see :func:`_liven`): :func:`eg3d_official._liven` (non-zero biases/noise, ``w_avg``, a decoder
-whose raw sigma crosses 10 inside the box, a clamp probe in the super-resolution) plus the parts
+whose raw sigma crosses 10 inside the box, a clamp probe in the super-resolution; here with a lower
+median sigma so that some rays pass through the box) plus the parts
 PanoHead adds: random biases/noise strengths in ``bcg_synthesis``/``torgb``, and a ``t_mapping`` whose
 translation offsets are a few hundredths (as after training with ``trans_reg``), ``w_avg`` set.
 """
@@ -481,6 +482,10 @@ VARIANTS = {
     "ablation-trigridD-1-025000": (512, 64, _rendering_options(1, 0.8)),  # assumed: the same flags with --triplane_depth 1
 }
 
+DENSITY_MEDIAN = -5.0
+"""Median raw sigma over the box (EG3D's calibration, shifted down): a tri-grid is denser than tri-planes, and at EG3D's
+median of 3 nearly every ray through the box is opaque; at -5 some rays pass, a few percent of the box is above 10."""
+
 TRANSLATION_STD = 0.03
 """Spread of the t_mapping's translation offsets over latents (world units; the camera radius is 2.7)."""
 
@@ -488,6 +493,8 @@ TRANSLATION_STD = 0.03
 def _liven(G, seed):
     """:func:`eg3d_official._liven` for the shared parts, then PanoHead's additions.
 
+    The decoder's sigma offset moves the median raw sigma over the box to :data:`DENSITY_MEDIAN` (spread
+    still :data:`eg3d_official.DENSITY_STD`).
     ``bcg_synthesis`` and ``torgb`` get small random biases (and noise strengths), like the backbone;
     the t_mapping's last layer is rescaled so the offsets have spread :data:`TRANSLATION_STD` around a
     non-zero mean of the same size, and its ``w_avg`` is set to the mean offset (plus noise), so
@@ -496,6 +503,8 @@ def _liven(G, seed):
     eg3d._liven(G, seed)
     rng = torch.Generator().manual_seed(seed + 3)
     with torch.no_grad():
+        last = G.decoder.net[2]
+        last.bias[0] += (DENSITY_MEDIAN - eg3d.DENSITY_MEDIAN) / float(last.bias_gain)
         for root in (G.bcg_synthesis, G.torgb, G.t_mapping):
             if root is None:
                 continue

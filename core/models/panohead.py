@@ -97,14 +97,14 @@ class PanoHeadField(EG3DField):
 
     def __init__(self, grids: torch.Tensor, ws: torch.Tensor, generator: PanoHeadGenerator) -> None:
         super().__init__(grids, ws, generator.decoder, float(generator.options["box_warp"]), generator.frame, generator.device)
-        self.axes = generator.plane_axes
+        self.axes, self.depth = generator.plane_axes, generator.depth
         self.colour = generator.point_colour(ws)
 
     def decode(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.decoder(sample_grids(self.planes, points, self.box_warp, self.axes))
+        return self.decoder(sample_grids(self.planes, self.depth, points, self.box_warp, self.axes))
 
     def _query_density(self, points: torch.Tensor) -> torch.Tensor:
-        return F.softplus(self.decoder.sigma(sample_grids(self.planes, points, self.box_warp, self.axes)) - 1)
+        return F.softplus(self.decoder.sigma(sample_grids(self.planes, self.depth, points, self.box_warp, self.axes)) - 1)
 
     def _query(self, points: torch.Tensor, view_dirs: torch.Tensor) -> FieldSample:
         raw, features = self.decode(points)
@@ -174,7 +174,7 @@ class PanoHeadGenerator(EG3DGenerator):
     def _make_field(self, z: torch.Tensor, truncation: float, conditioning: Any) -> PanoHeadField:
         ws = self.mapping_ws(z, truncation, conditioning)
         grids = self.synthesis(ws, noise_mode="const")
-        grids = grids.reshape(NUM_PLANES, PLANE_CHANNELS, self.depth, *grids.shape[-2:])
+        grids = grids.reshape(NUM_PLANES, PLANE_CHANNELS * self.depth, *grids.shape[-2:])
         field = PanoHeadField(grids, ws, self)
         label = self.conditioning_label(conditioning)
         field.identity = {"conditioning": [round(v, 6) for v in label.tolist()]}

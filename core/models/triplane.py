@@ -62,16 +62,23 @@ def sample_planes(planes: torch.Tensor, points: torch.Tensor, box_warp: float) -
     return features[:, :, 0].mean(dim=0).t()
 
 
-def sample_grids(grids: torch.Tensor, points: torch.Tensor, box_warp: float, axes: torch.Tensor) -> torch.Tensor:
+def sample_grids(grids: torch.Tensor, depth: int, points: torch.Tensor, box_warp: float, axes: torch.Tensor) -> torch.Tensor:
     """PanoHead's tri-grid: ``points`` [M,3] -> [M,C] features, averaged over the three grids.
 
-    ``grids`` [3,C,D,H,W]; each grid reads ``points * 2 / box_warp`` in its own axes (``p @
-    inverse(axes[i])``: the first coordinate indexes W, the second H, the third D) with a 5-D
-    trilinear ``grid_sample`` (zeros outside, ``align_corners=False``). PanoHead's axes are XY, XZ, YZ.
+    ``grids`` [3, C*D, H, W] (channel ``c * D + d``: the backbone's layout). Each grid reads
+    ``points * 2 / box_warp`` in its own axes (``p @ inverse(axes[i])``; the coordinates index W, H
+    and D). PanoHead samples with a 5-D trilinear ``grid_sample`` (zeros outside,
+    ``align_corners=False``); this computes the same sum as a bilinear ``grid_sample`` of every depth
+    slice followed by the linear weights along D (slices outside the grid weigh nothing, as zeros
+    padding does), because the 2-D kernel on channels-last planes is about 10x faster on CPU.
     """
     coords = (points * (2.0 / box_warp)) @ torch.linalg.inv(axes)  # [3,M,3]
-    features = F.grid_sample(grids, coords[:, None, None], mode="bilinear", padding_mode="zeros", align_corners=False)  # [3,C,1,1,M]
-    return features[:, :, 0, 0].mean(dim=0).t()
+    slices = F.grid_sample(grids, coords[:, None, :, :2], mode="bilinear", padding_mode="zeros", align_corners=False)  # [3,C*D,1,M]
+    slices = slices.reshape(grids.shape[0], -1, depth, coords.shape[1])  # [3,C,D,M]
+    position = ((coords[..., 2] + 1) * depth - 1) / 2  # [3,M] in slice units
+    offsets = torch.arange(depth, device=points.device, dtype=points.dtype)
+    weights = (1 - (position[:, None, :] - offsets[None, :, None]).abs()).clamp_min(0)  # [3,D,M]
+    return (slices * weights[:, None]).sum(dim=2).mean(dim=0).t()
 
 
 class TriPlaneDecoder(nn.Module):
