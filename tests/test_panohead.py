@@ -85,7 +85,7 @@ def test_previews_from_every_side_are_deterministic_and_close_to_official_render
     spread = (renders[0]["image_raw"] - renders[1]["image_raw"]).abs().mean().item()
     assert (ours["image_raw"] - renders[0]["image_raw"]).abs().mean().item() < max(0.01, 1.5 * spread)
     assert (ours["image"] - renders[0]["image"]).abs().mean().item() < max(0.01, 1.5 * (renders[0]["image"] - renders[1]["image"]).abs().mean().item())
-    # the camera offset gen_videos.py applies comes from t_mapping with psi 1
+    # the camera offset G.forward applies (gen_videos.py renders without it) comes from t_mapping with psi 1
     with torch.no_grad():
         _, delta = model.apply_delta_c(z[None], label, truncation_psi=1.0)
     torch.testing.assert_close(field.camera_offset, delta[0], rtol=1e-5, atol=1e-5)

@@ -14,8 +14,10 @@ EG3D's with these differences (SizheAn/PanoHead ``training/triplane.py``,
   maps [-1, 1] to [0, 1] as the official scripts map images (``clamp((x + 1) / 2, 0, 1)``);
 * a 2-D background network (``bcg_synthesis``) is composited behind the head in images only,
   ``feature + (1 - opacity) * background``; it is not part of the 3-D field;
-* ``t_mapping`` predicts a camera offset from z and the label; ``gen_videos.py`` adds it once per
-  identity to the rendering camera's translation (entries 3, 7, 11 of the label);
+* ``t_mapping`` predicts a camera offset from z and the label, which ``G.forward`` (training)
+  adds to the camera's translation (entries 3, 7, 11 of the label). ``gen_videos.py`` hard-codes
+  ``entangle = 'camera'`` and renders with plain ``G.synthesis``, i.e. without it, and so do
+  aware3d's previews; ``field.camera_offset`` holds it and ``synthesize(..., offset=True)`` applies it;
 * images crop the density outside ``|x|, |z| <= box_warp / 2 - 0.1`` (``triplane_crop``);
   ``G.sample`` (meshing) does not.
 
@@ -183,7 +185,8 @@ class PanoHeadGenerator(EG3DGenerator):
 
     @torch.inference_mode()
     def camera_offset(self, z: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
-        """``t_mapping``'s [3] translation offset (psi 1, as ``gen_videos.py``); zeros without it."""
+        """``t_mapping``'s [3] translation offset for ``z`` and the conditioning label (psi 1, as the
+        dead ``entangle='both'`` branch of ``gen_videos.py`` computes it); zeros without ``t_mapping``."""
         if self.t_mapping is None:
             return torch.zeros(3, device=self.device)
         label = label[None]
@@ -196,9 +199,10 @@ class PanoHeadGenerator(EG3DGenerator):
 
     @torch.inference_mode()
     def synthesize(self, field: PanoHeadField, cam2world: torch.Tensor, intrinsics: torch.Tensor,
-                   progress: ProgressCallback | None = None, offset: bool = True) -> dict[str, torch.Tensor]:
+                   progress: ProgressCallback | None = None, offset: bool = False) -> dict[str, torch.Tensor]:
         """PanoHead's image synthesis for one camera, deterministic (see :meth:`EG3DGenerator.synthesize`);
-        ``offset`` adds the identity's ``t_mapping`` camera offset, as ``gen_videos.py`` does."""
+        ``offset`` adds the identity's ``t_mapping`` camera offset as ``G.forward`` does (``gen_videos.py``
+        and ``gen_samples.py`` render without it)."""
         cam2world = cam2world.to(self.device, torch.float32).clone()
         if offset:
             cam2world[:3, 3] += field.camera_offset
