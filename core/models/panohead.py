@@ -118,6 +118,16 @@ class PanoHeadGenerator(EG3DGenerator):
 
     family = "panohead"
 
+    def __init__(self, path: str | Path, device="auto") -> None:
+        super().__init__(path, device)
+        self.plane_axes = self.plane_axes.to(self.device)
+        self.frame = FRAME
+        radius = float(self.options["avg_camera_radius"])
+        self.camera = CameraSpec(EG3D_CONVENTION, radius=radius, fov=FOV_DEG, pivot=(0.0, 0.0, 0.0), orbit_centre=(0.0, 0.0, 0.0))
+        self.info.update(variant=self._variant_text, triplane_depth=self.depth,
+                         units=f"PanoHead world units ({FRAME.metres_per_unit} m each at life size)",
+                         default_pose={"yaw": 0.0, "pitch": 0.0, "radius": radius, "fov": FOV_DEG})
+
     def _read(self, path: Path) -> PersistentRecord:
         return read_snapshot_generator(path)
 
@@ -132,7 +142,6 @@ class PanoHeadGenerator(EG3DGenerator):
         if not isinstance(axes, torch.Tensor) or axes.shape != (NUM_PLANES, 3, 3):
             raise CheckpointError(f"{where}.renderer has no [3,3,3] plane_axes")
         self.plane_axes = axes.detach().to(torch.float32)
-        self.frame = FRAME
         self._variant_text = describe(record)
 
     def _modules(self) -> list[torch.nn.Module]:
@@ -143,22 +152,15 @@ class PanoHeadGenerator(EG3DGenerator):
     def plane_channels(self) -> int:
         return PLANE_CHANNELS * int(self.options.get("triplane_depth", 1))
 
-    def __init__(self, path: str | Path, device="auto") -> None:
-        super().__init__(path, device)
-        self.plane_axes = self.plane_axes.to(self.device)
-        self.frame = FRAME
-        radius = float(self.options["avg_camera_radius"])
-        self.camera = CameraSpec(EG3D_CONVENTION, radius=radius, fov=FOV_DEG, pivot=(0.0, 0.0, 0.0), orbit_centre=(0.0, 0.0, 0.0))
-        self.info.update(variant=self._variant_text, triplane_depth=self.depth,
-                         units=f"PanoHead world units ({FRAME.metres_per_unit} m each at life size)",
-                         default_pose={"yaw": 0.0, "pitch": 0.0, "radius": radius, "fov": FOV_DEG})
-
     # --- identities ---------------------------------------------------------------------------
 
     def point_colour(self, ws: torch.Tensor):
         """Features [M,32] -> [M,3] in [0,1]: ``torgb`` with ``ws[:, -1]`` (a linear map per point),
-        then ``clamp((x + 1) / 2, 0, 1)``; without ``torgb`` the first three features."""
+        then ``clamp((x + 1) / 2, 0, 1)``; without ``torgb`` the first three features (already in
+        [0, 1] after a sigmoid decoder, in [-1, 1] otherwise, as the official raw image)."""
         if self.torgb is None:
+            if self.decoder.activation == "sigmoid":
+                return lambda features: features[:, :3].clamp(0, 1)
             return lambda features: ((features[:, :3] + 1) / 2).clamp(0, 1)
         styles = self.torgb.affine(ws[:, -1]) * self.torgb.weight_gain  # [1,32]
         weight = self.torgb.weight[:, :, 0, 0] * styles  # [3,32]
