@@ -30,7 +30,6 @@ fills most of the 0.633 units the frontal camera sees at the origin, so one unit
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +43,7 @@ from ..fields import FieldSample, WorldFrame
 from ..progress import ProgressCallback
 from ..render import RenderResult
 from . import releases
-from .eg3d import FOV_DEG, EG3DField, EG3DGenerator
+from .eg3d import DEFAULT_LEVEL, FOV_DEG, EG3DField, EG3DGenerator
 from .persistence import PersistentRecord, read_network_pickle, reader_globals
 from .registry import FamilySpec
 from .stylegan2 import MappingNetwork, SynthesisNetwork, ToRGB, child, has_child, state_of
@@ -257,7 +256,7 @@ FAMILY = FamilySpec(
     loader=load,
     convention=EG3D_CONVENTION,
     frame=FRAME,
-    default_level=math.log1p(math.exp(9.0)),
+    default_level=DEFAULT_LEVEL,
     state_keys=("t_mapping", "bcg_synthesis", "triplane_depth"),
     variant=variant,
     standins=reader_globals(BY_REFERENCE),
