@@ -260,5 +260,5 @@ FAMILY = FamilySpec(
     state_keys=("t_mapping", "bcg_synthesis", "triplane_depth"),
     variant=variant,
     standins=reader_globals(BY_REFERENCE),
-    releases=(),
+    releases=releases.PANOHEAD_RELEASES,
 )

@@ -172,6 +172,16 @@ _EG3D_STEPS = (
 )
 
 
+# PanoHead: a Google Drive folder (``models``) linked from the README; never fetched automatically.
+# Source: SizheAn/PanoHead @ 17ad915941c7 (main), README.md ("Download the whole models folder").
+_PANOHEAD_SRC = "SizheAn/PanoHead@17ad915941c7 README.md ('Download the whole models folder')"
+_PANOHEAD_PAGE = "https://drive.google.com/drive/folders/1m517-F1NCTGA159dePs5R5qj02svtX1_"
+_PANOHEAD_STEPS = (
+    "PanoHead's weights are a Google Drive folder ('models'); download it in a browser (or with "
+    "`gdown --folder`); aware3d download does not fetch folders."
+)
+
+
 def _pigan(variant: str, title: str, url: str) -> Release:
     files = (RemoteFile(f"{variant}.zip", url, _PIGAN_SRC, host="gdrive", archive=True),)
     return Release("pigan", variant, title, files, checkpoint="generator.pth", page=_PIGAN_PAGE)
@@ -195,10 +205,18 @@ def _cips3d(variant: str, title: str, url: str, checkpoint: str) -> Release:
     return Release("cips3d", variant, title, files, checkpoint=checkpoint, page=_CIPS3D_PAGE)
 
 
+def _manual(family: str, name: str, title: str, source: str, page: str, steps: str) -> Release:
+    """A network pickle the user fetches in a browser (NGC, a Drive folder); aware3d records it once in place."""
+    files = (RemoteFile(name, None, source, host="manual"),)
+    return Release(family, name.removesuffix(".pkl"), title, files, checkpoint=name, page=page, manual_steps=steps)
+
+
 def _eg3d(name: str, title: str) -> Release:
-    files = (RemoteFile(name, None, _EG3D_SRC, host="manual"),)
-    variant = name.removesuffix(".pkl")
-    return Release("eg3d", variant, title, files, checkpoint=name, page=_EG3D_PAGE, manual_steps=_EG3D_STEPS)
+    return _manual("eg3d", name, title, _EG3D_SRC, _EG3D_PAGE, _EG3D_STEPS)
+
+
+def _panohead(name: str, title: str) -> Release:
+    return _manual("panohead", name, title, _PANOHEAD_SRC, _PANOHEAD_PAGE, _PANOHEAD_STEPS)
 
 
 PIGAN_RELEASES: tuple[Release, ...] = (
@@ -285,4 +303,10 @@ EG3D_RELEASES: tuple[Release, ...] = (
     _eg3d("ffhqrebalanced512-128.pkl", "EG3D FFHQ-rebalanced 512, rendering 128x128 (faces)"),
     _eg3d("afhqcats512-128.pkl", "EG3D AFHQ cats 512, rendering 128x128"),
     _eg3d("shapenetcars128-64.pkl", "EG3D ShapeNet cars 128, rendering 64x64"),
+)
+
+PANOHEAD_RELEASES: tuple[Release, ...] = (
+    # SizheAn/PanoHead@17ad915941c7 README.md: the models folder holds these two networks.
+    _panohead("easy-khair-180-gpc0.8-trans10-025000.pkl", "PanoHead full-head 512 (tri-grid depth 3)"),
+    _panohead("ablation-trigridD-1-025000.pkl", "PanoHead ablation, tri-grid depth 1"),
 )
