@@ -295,6 +295,21 @@ def torch_allowed_globals() -> set[str]:
     return set(_weights_only_unpickler._get_allowed_globals())
 
 
+def check_finite_weights(path: str | os.PathLike, tensors) -> None:
+    """Refuse a checkpoint whose weights hold NaN or infinity, naming the first such tensor.
+
+    Args:
+        path: the file, for the message.
+        tensors: ``(name, tensor)`` pairs, e.g. ``state_dict.items()``.
+
+    Raises:
+        CheckpointError: naming the tensor.
+    """
+    for name, value in tensors:
+        if not torch.isfinite(value).all():
+            raise CheckpointError(f"{path} holds NaN or infinite weights ({name}); download it again")
+
+
 NUMPY_SCALARS: dict[str, object] = {
     "numpy.core.multiarray.scalar": np.core.multiarray.scalar,  # e.g. GRAF's fid_best, EG3D's weight gains
     "numpy._core.multiarray.scalar": np.core.multiarray.scalar,  # the same, as numpy 2 names it

@@ -196,7 +196,11 @@ def sample_pdf(bins: torch.Tensor, weights: torch.Tensor, u: torch.Tensor, right
     return bins_below + (u - cdf_below) / denom * (bins_above - bins_below)
 
 
-def _query_along(field: Field, origins, dirs, depths, lock_view: bool, features: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def query_along(field: Field, origins: torch.Tensor, dirs: torch.Tensor, depths: torch.Tensor, lock_view: bool,
+                features: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The field at ``depths`` [R,S] along rays ``origins``/``dirs`` [R,3]: activated density [R,S] and
+    colour [R,S,3] (or, with ``features``, the feature channels [R,S,C]); ``lock_view`` queries with
+    the field's frontal direction instead of the rays'."""
     num_rays, num_samples = depths.shape
     points = origins.unsqueeze(1) + dirs.unsqueeze(1) * depths.unsqueeze(-1)
     if lock_view:
@@ -228,11 +232,11 @@ def render_rays(field: Field, origins: torch.Tensor, dirs: torch.Tensor, setting
     far = torch.maximum(far, near + 1e-6)
     steps = (torch.arange(settings.num_coarse, device=origins.device, dtype=origins.dtype) + 0.5) / settings.num_coarse
     depths = near.unsqueeze(1) + (far - near).unsqueeze(1) * steps
-    density, values = _query_along(field, origins, dirs, depths, settings.lock_view_dependence, features)
+    density, values = query_along(field, origins, dirs, depths, settings.lock_view_dependence, features)
     colour, weights = composite(density, values, depths, far)
     if settings.num_fine > 0:
         fine_depths = importance_depths(depths, weights, settings.num_fine)
-        fine_density, fine_values = _query_along(field, origins, dirs, fine_depths, settings.lock_view_dependence, features)
+        fine_density, fine_values = query_along(field, origins, dirs, fine_depths, settings.lock_view_dependence, features)
         depths, order = torch.sort(torch.cat([depths, fine_depths], dim=1), dim=1)
         density = torch.cat([density, fine_density], dim=1).gather(1, order)
         values = torch.cat([values, fine_values], dim=1).gather(1, order.unsqueeze(-1).expand(-1, -1, values.shape[-1]))

@@ -36,12 +36,12 @@ import torch
 import torch.nn.functional as F
 
 from ..cameras import PIGAN_CONVENTION, Camera, CameraSpec
-from ..checkpoints import PickleSummary, file_sha256, safe_load
+from ..checkpoints import PickleSummary, check_finite_weights, file_sha256, safe_load
 from ..device import DeviceLike, resolve_device
 from ..errors import CheckpointError, InputError
 from ..fields import Y_UP_METRES, BaseField, Bounds, FieldSample
 from ..progress import ProgressCallback
-from ..render import RenderResult, RenderSettings, alpha_weights, render_features, sample_pdf
+from ..render import RenderResult, RenderSettings, alpha_weights, query_along, render_features, sample_pdf
 from . import releases
 from .base import TRUNCATION_NUM_SAMPLES, TRUNCATION_SEED, Generator
 from .layers import linear_from
@@ -249,9 +249,7 @@ class Cips3DGenerator(Generator):
     def __init__(self, path: str | Path, device: DeviceLike = "auto") -> None:
         self.device = resolve_device(device)
         params = read_state_dict(path)
-        for name, value in params.items():
-            if not torch.isfinite(value).all():
-                raise CheckpointError(f"{path} holds NaN or infinite weights ({name}); download it again")
+        check_finite_weights(path, params.items())
         self.weights = Cips3DWeights(params).to(self.device)
         self.z_dim = self.weights.z_nerf + self.weights.z_inr
         self.camera = CameraSpec(PIGAN_CONVENTION, radius=1.0, fov=12.0)
@@ -335,15 +333,16 @@ def render_cips3d(field: Cips3DField, camera: Camera, size: int | tuple[int, int
     for start in range(0, size * size, chunk_rays):
         d = dirs[start : start + chunk_rays]
         depths = coarse.expand(len(d), -1)
-        sigma, values = _decode_along(field, origin, d, depths)
-        weights = _integration_weights(sigma, depths)
+        origins = origin.expand(len(d), 3)
+        density, values = query_along(field, origins, d, depths, lock_view=True, features=True)
+        weights = _integration_weights(density, depths)
         bins = 0.5 * (depths[:, 1:] + depths[:, :-1])
         fine = sample_pdf(bins, weights[:, 1:-1] + 1e-5, u.expand(len(d), -1)).detach()
-        fine_sigma, fine_values = _decode_along(field, origin, d, fine)
+        fine_density, fine_values = query_along(field, origins, d, fine, lock_view=True, features=True)
         depths, order = torch.sort(torch.cat([fine, depths], dim=1), dim=1)
-        sigma = torch.cat([fine_sigma, sigma], dim=1).gather(1, order)
+        density = torch.cat([fine_density, density], dim=1).gather(1, order)
         values = torch.cat([fine_values, values], dim=1).gather(1, order[..., None].expand(-1, -1, values.shape[-1]))
-        weights = _integration_weights(sigma, depths)
+        weights = _integration_weights(density, depths)
         features[start : start + len(d)] = (weights[..., None] * values).sum(dim=1)
         alpha[start : start + len(d)] = weights.sum(dim=1)
         if progress is not None:
@@ -352,16 +351,10 @@ def render_cips3d(field: Cips3DField, camera: Camera, size: int | tuple[int, int
     return RenderResult(rgb=rgb.reshape(size, size, 3), alpha=alpha.reshape(size, size))
 
 
-def _decode_along(field: Cips3DField, origin: torch.Tensor, dirs: torch.Tensor, depths: torch.Tensor):
-    points = origin + dirs[:, None] * depths[..., None]
-    sample = field.query(points.reshape(-1, 3))
-    return sample.raw_density.reshape(depths.shape), sample.features.reshape(*depths.shape, -1)
-
-
-def _integration_weights(sigma: torch.Tensor, depths: torch.Tensor) -> torch.Tensor:
-    """pi-GAN's ``fancy_integration`` weights: relu density, the last interval 1e10."""
+def _integration_weights(density: torch.Tensor, depths: torch.Tensor) -> torch.Tensor:
+    """pi-GAN's ``fancy_integration`` weights for relu density [R,S]: the last interval 1e10."""
     deltas = torch.cat([depths[:, 1:] - depths[:, :-1], torch.full_like(depths[:, :1], 1e10)], dim=1)
-    return alpha_weights(1 - torch.exp(-deltas * F.relu(sigma)))
+    return alpha_weights(1 - torch.exp(-deltas * density))
 
 
 def load(path: str | None, device: DeviceLike = "auto") -> Cips3DGenerator:

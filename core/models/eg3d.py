@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from ..cameras import EG3D_CONVENTION, Camera, CameraSpec, Pose, eg3d_intrinsics, pose_to_eg3d_cam2world
-from ..checkpoints import PickleSummary, file_sha256
+from ..checkpoints import PickleSummary, check_finite_weights, file_sha256
 from ..device import DeviceLike, resolve_device
 from ..errors import CheckpointError, InputError
 from ..fields import BaseField, Bounds, FieldSample, WorldFrame
@@ -198,7 +198,7 @@ class EG3DGenerator(Generator):
             raise CheckpointError(f"{path}: the {self.family} network does not have the official layout ({err})") from err
         self._check_shapes(path)
         self._check_finite(path)
-        for module in self._modules():
+        for module in self._modules().values():
             module.to(self.device).eval()
         init = record.state.get("_init_kwargs") or {}
         self.img_resolution = int(init.get("img_resolution") or 0) or None
@@ -228,8 +228,9 @@ class EG3DGenerator(Generator):
     def _build_more(self, record: PersistentRecord, where: str) -> None:
         """Networks beyond EG3D's (PanoHead: ToRGB, background, camera offset)."""
 
-    def _modules(self) -> list[torch.nn.Module]:
-        return [self.mapping, self.synthesis, self.decoder, self.superresolution]
+    def _modules(self) -> dict[str, torch.nn.Module]:
+        """Every network the generator runs, by the name its NaN check reports."""
+        return {"mapping": self.mapping, "synthesis": self.synthesis, "decoder": self.decoder, "superresolution": self.superresolution}
 
     @property
     def plane_channels(self) -> int:
@@ -246,16 +247,8 @@ class EG3DGenerator(Generator):
             raise CheckpointError(f"{path}: the mapping takes a {self.mapping.c_dim}-float label; EG3D's camera label has 25")
 
     def _check_finite(self, path) -> None:
-        for name, value in self._named_tensors():
-            if not torch.isfinite(value).all():
-                raise CheckpointError(f"{path} holds NaN or infinite weights ({name}); download it again")
-
-    def _named_tensors(self):
-        for module in self._modules():
-            prefix = {id(self.mapping): "mapping", id(self.synthesis): "synthesis", id(self.decoder): "decoder",
-                      id(self.superresolution): "superresolution"}.get(id(module), type(module).__name__)
-            for name, value in module.named_buffers():
-                yield f"{prefix}.{name}", value
+        check_finite_weights(path, ((f"{prefix}.{name}", value) for prefix, module in self._modules().items()
+                                    for name, value in module.named_buffers()))
 
     # --- identities ---------------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from ..cameras import PIGAN_CONVENTION, Camera, CameraSpec, Pose
-from ..checkpoints import NUMPY_SCALARS, PickleSummary, file_sha256, safe_load
+from ..checkpoints import NUMPY_SCALARS, PickleSummary, check_finite_weights, file_sha256, safe_load
 from ..device import DeviceLike, resolve_device
 from ..errors import CheckpointError, InputError
 from ..fields import BaseField, Bounds, FieldSample, WorldFrame
@@ -288,9 +288,7 @@ class GrafGenerator(Generator):
         self.device = resolve_device(device)
         params = read_checkpoint(path, ema)
         self.network = GrafNetwork(params).to(self.device)
-        for name, value in params.items():
-            if not torch.isfinite(value).all():
-                raise CheckpointError(f"{path} holds NaN or infinite weights ({name}); download it again")
+        check_finite_weights(path, params.items())
         self.z_dim = self.network.z_dim
         self.frame = self.variant.frame()
         self.camera = CameraSpec(PIGAN_CONVENTION, radius=self.variant.radius[1], fov=self.variant.fov,

@@ -143,9 +143,9 @@ class PanoHeadGenerator(EG3DGenerator):
         self.plane_axes = axes.detach().to(torch.float32)
         self._variant_text = describe(record)
 
-    def _modules(self) -> list[torch.nn.Module]:
-        extra = [m for m in (self.torgb, self.background, self.t_mapping) if m is not None]
-        return super()._modules() + extra
+    def _modules(self) -> dict[str, torch.nn.Module]:
+        extra = {"torgb": self.torgb, "background": self.background, "t_mapping": self.t_mapping}
+        return {**super()._modules(), **{name: module for name, module in extra.items() if module is not None}}
 
     @property
     def plane_channels(self) -> int:
