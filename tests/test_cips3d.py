@@ -13,6 +13,7 @@ import cips3d_official as official
 import pytest
 import torch
 import trimesh
+from support import glb_extras, serve_lines
 
 import aware3d
 from aware3d.app.cli import main
@@ -87,8 +88,7 @@ def test_generate_writes_a_valid_glb_coloured_by_the_3d_head(released, tmp_path,
     assert main(["generate", "--checkpoint", str(path), "--seed", "2", "--resolution", "64", "--texture-size", "128", "-o", str(out)]) == 0
     report = validate_glb(out)
     assert report["issues"]["numErrors"] == 0 and report["issues"]["numWarnings"] == 0
-    data = out.read_bytes()
-    extras = json.loads(data[20 : 20 + int.from_bytes(data[12:16], "little")])["asset"]["extras"]
+    extras = glb_extras(out)
     assert extras["family"] == "cips3d" and extras["level"] == pytest.approx(cips3d.DEFAULT_LEVEL)
     mesh = trimesh.load(out, force="mesh")
     assert len(mesh.faces) > 100 and mesh.extents.max() <= 0.3 + 1e-3
@@ -114,17 +114,11 @@ def test_bad_files_get_one_sentence_and_exit_2(released, tmp_path, capsys):
 
 
 def test_batch_and_worker_run_cips3d(released, tmp_path):
-    import io
-
-    from aware3d.app.serve import Worker
-
     _, path, _ = released
     out = tmp_path / "batch"
     assert main(["batch", "--checkpoint", str(path), "--seeds", "0-1", "--resolution", "32", "--texture-size", "64", "-o", str(out)]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert sorted(manifest["assets"]) == ["0", "1"] and all(a["status"] == "ok" for a in manifest["assets"].values())
     request = {"id": 1, "method": "preview", "params": {"checkpoint": str(path), "seed": 2, "size": 12, "output": str(tmp_path / "w.png")}}
-    stdout = io.StringIO()
-    Worker(io.StringIO(json.dumps(request) + "\n"), stdout).serve()
-    final = [json.loads(line) for line in stdout.getvalue().splitlines() if json.loads(line)["event"] != "progress"][-1]
+    final = serve_lines([json.dumps(request)])[1]
     assert final["event"] == "result" and final["result"]["family"] == "cips3d", final

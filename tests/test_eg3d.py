@@ -9,7 +9,6 @@ grouped modulation, a deterministic renderer), so agreement is between two diffe
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -19,10 +18,10 @@ import pytest
 import torch
 import trimesh
 from eg3d_official import DROP, front_camera, lookat_cam2world, make_generator, save_snapshot
+from support import glb_extras, serve_lines
 
 import aware3d
 from aware3d.app.cli import main
-from aware3d.app.serve import Worker
 from aware3d.cameras import Pose, pose_to_eg3d_angles
 from aware3d.errors import CheckpointError, InputError
 from aware3d.models import eg3d, inspect_checkpoint
@@ -291,7 +290,7 @@ def test_generate_writes_a_valid_life_size_glb(small, tmp_path, validate_glb):
     report = validate_glb(out)
     assert report["issues"]["numErrors"] == 0 and report["issues"]["numWarnings"] == 0
     mesh = trimesh.load(out, force="mesh")
-    extras = json.loads(out.read_bytes()[20 : 20 + int.from_bytes(out.read_bytes()[12:16], "little")])["asset"]["extras"]
+    extras = glb_extras(out)
     assert extras["family"] == "eg3d" and extras["level"] == pytest.approx(eg3d.DEFAULT_LEVEL)
     assert extras["scale"] == pytest.approx(eg3d.FACE_METRES_PER_UNIT)
     label = aware3d.load_generator(path, device="cpu").conditioning_label(None)
@@ -309,9 +308,7 @@ def test_batch_and_worker_run_eg3d(small, tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert sorted(manifest["assets"]) == ["0", "1"] and all(a["status"] == "ok" and (out / a["file"]).exists() for a in manifest["assets"].values())
     request = {"id": 1, "method": "preview", "params": {"checkpoint": str(path), "seed": 2, "size": 32, "yaw": 0.2, "output": str(tmp_path / "w.png")}}
-    stdout = io.StringIO()
-    Worker(io.StringIO(json.dumps(request) + "\n"), stdout).serve()
-    final = [json.loads(line) for line in stdout.getvalue().splitlines() if json.loads(line)["event"] != "progress"][-1]
+    final = serve_lines([json.dumps(request)])[1]
     assert final["event"] == "result", final
     spec = final["result"]["spec"]
     assert spec["convention"] == "eg3d" and spec["orbit_centre"] == [0.0, 0.0, 0.0] and spec["pivot"] == [0.0, 0.0, 0.2]

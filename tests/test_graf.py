@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 import trimesh
+from support import glb_extras, serve_lines
 
 import aware3d
 from aware3d.app.cli import main
@@ -155,8 +156,7 @@ def test_generate_writes_a_valid_upright_glb(released, tmp_path, validate_glb):
     assert main(["generate", "--checkpoint", str(path), "--seed", "1", "--resolution", "64", "--texture-size", "128", "-o", str(out)]) == 0
     report = validate_glb(out)
     assert report["issues"]["numErrors"] == 0 and report["issues"]["numWarnings"] == 0
-    data = out.read_bytes()
-    extras = json.loads(data[20 : 20 + int.from_bytes(data[12:16], "little")])["asset"]["extras"]
+    extras = glb_extras(out)
     assert extras["family"] == "graf" and extras["variant"] == "celebA"
     assert extras["level"] == pytest.approx(graf.default_level(graf.VARIANTS["celebA"]))
     mesh = trimesh.load(out, force="mesh")
@@ -182,10 +182,6 @@ def test_bad_files_get_one_sentence_and_exit_2(released, tmp_path, capsys):
 
 
 def test_batch_and_worker_run_graf(released, tmp_path):
-    import io
-
-    from aware3d.app.serve import Worker
-
     _, path = released["cats_64"]
     out = tmp_path / "batch"
     assert main(["batch", "--checkpoint", str(path), "--seeds", "0-1", "--resolution", "32", "--texture-size", "64", "-o", str(out)]) == 0
@@ -193,9 +189,7 @@ def test_batch_and_worker_run_graf(released, tmp_path):
     assert sorted(manifest["assets"]) == ["0", "1"] and all(a["status"] == "ok" for a in manifest["assets"].values())
     request = {"id": 1, "method": "preview", "params": {"checkpoint": str(path), "seed": 2, "size": 12, "options": {"variant": "cats"},
                                                          "output": str(tmp_path / "w.png")}}
-    stdout = io.StringIO()
-    Worker(io.StringIO(json.dumps(request) + "\n"), stdout).serve()
-    final = [json.loads(line) for line in stdout.getvalue().splitlines() if json.loads(line)["event"] != "progress"][-1]
+    final = serve_lines([json.dumps(request)])[1]
     assert final["event"] == "result", final
     spec = final["result"]["spec"]
     assert spec["radius"] == 10.0 and spec["fov"] == 10.0 and spec["metres_per_unit"] == graf.VARIANTS["cats"].metres_per_unit

@@ -3,13 +3,13 @@ the official algorithm (:mod:`panohead_official`, a literal re-implementation wr
 
 from __future__ import annotations
 
-import json
 import math
 
 import panohead_official as official
 import pytest
 import torch
 import trimesh
+from support import glb_extras
 
 import aware3d
 from aware3d.app.cli import main
@@ -98,8 +98,7 @@ def test_generate_writes_a_valid_glb(released, tmp_path, validate_glb):
     assert main(["generate", "--checkpoint", str(path), "--seed", "3", "--resolution", "64", "--texture-size", "128", "-o", str(out)]) == 0
     report = validate_glb(out)
     assert report["issues"]["numErrors"] == 0 and report["issues"]["numWarnings"] == 0
-    data = out.read_bytes()
-    extras = json.loads(data[20 : 20 + int.from_bytes(data[12:16], "little")])["asset"]["extras"]
+    extras = glb_extras(out)
     assert extras["family"] == "panohead" and extras["scale"] == pytest.approx(panohead.FRAME.metres_per_unit)
     assert len(trimesh.load(out, force="mesh").faces) > 100
     assert not (path.parent / "CANARY").exists()

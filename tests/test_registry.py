@@ -4,7 +4,6 @@ any other file changing. Its z-up, half-size world also proves the frame reaches
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
@@ -13,10 +12,10 @@ import pygltflib
 import pytest
 import torch
 from PIL import Image
+from support import serve_lines
 
 import aware3d
 from aware3d.app.cli import main
-from aware3d.app.serve import Worker
 from aware3d.cameras import PIGAN_CONVENTION, CameraSpec
 from aware3d.checkpoints import file_sha256, safe_load
 from aware3d.fields import BaseField, Bounds, FieldSample, WorldFrame
@@ -163,13 +162,7 @@ def test_worker_serves_the_new_family(egg_family, egg_checkpoint, tmp_path):
         {"id": 4, "method": "preview", "params": {"checkpoint": str(egg_checkpoint), "options": {"tint": "blue"},
                                                   "output": str(tmp_path / "x.png")}},
     ]
-    stdout = io.StringIO()
-    Worker(io.StringIO("".join(json.dumps(r) + "\n" for r in requests)), stdout).serve()
-    events = {}
-    for line in stdout.getvalue().splitlines():
-        event = json.loads(line)
-        if event["event"] != "progress":
-            events[event["id"]] = event
+    events = serve_lines([json.dumps(r) for r in requests])
     assert NAME in [f["family"] for f in events[1]["result"]["families"]]
     assert events[2]["result"]["family"] == NAME and events[2]["result"]["spec"]["metres_per_unit"] == 0.25
     assert np.asarray(Image.open(tmp_path / "w.png")).shape == (16, 16, 3)

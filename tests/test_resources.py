@@ -4,16 +4,15 @@ before anything is read or extracted."""
 
 from __future__ import annotations
 
-import io
 import json
 import zipfile
 
 import pytest
 import torch
+from support import serve_lines
 
 import aware3d
 from aware3d.app.cli import main
-from aware3d.app.serve import Worker
 from aware3d.errors import CheckpointError
 from aware3d.exporters import export_glb
 from aware3d.resources import MEMORY_LIMIT_ENV, ResourceError, memory_limit, parse_bytes, render_estimate
@@ -54,10 +53,8 @@ def test_library_refuses_an_export_too_large_for_the_limit(monkeypatch, tmp_path
 
 def test_worker_and_cli_refuse_with_the_estimate_and_the_limit(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv(MEMORY_LIMIT_ENV, "300M")
-    stdout = io.StringIO()
     request = {"id": 1, "method": "preview", "params": {"model": "demo", "size": 4096, "output": str(tmp_path / "p.png")}}
-    Worker(io.StringIO(json.dumps(request) + "\n"), stdout).serve()
-    answer = json.loads(stdout.getvalue().splitlines()[-1])
+    answer = serve_lines([json.dumps(request)])[1]
     assert (answer["kind"], answer["key"]) == ("BadRequest", "size") and "GiB" in answer["message"]
     assert main(["generate", "--model", "demo", "--resolution", "2048", "-o", str(tmp_path / "x.glb")]) == 2
     err = capsys.readouterr().err

@@ -4,26 +4,14 @@ worker keeps serving."""
 
 from __future__ import annotations
 
-import io
 import json
 
 import pytest
+from support import serve_lines
 
-from aware3d.app.serve import Worker, accepted_keys
+from aware3d.app.serve import accepted_keys
 from aware3d.app.settings import ModelSelection, PreviewSettings
 from aware3d.exporters import ExportSettings
-
-
-def _serve(lines: list[str]) -> dict:
-    stdout = io.StringIO()
-    Worker(io.StringIO("".join(line + "\n" for line in lines)), stdout).serve()
-    finals = {}
-    for line in stdout.getvalue().splitlines():
-        event = json.loads(line)
-        if event["event"] != "progress":
-            finals[event["id"]] = event
-    return finals
-
 
 BAD_PARAMS = {
     "a string for an int": ({"size": "big"}, "size"),
@@ -45,7 +33,7 @@ BAD_PARAMS = {
 def test_bad_preview_params_are_bad_requests_naming_the_key(case, tmp_path):
     extra, key = BAD_PARAMS[case]
     params = {"model": "demo", "size": 8, "output": str(tmp_path / "p.png"), **extra}
-    finals = _serve([json.dumps({"id": "bad", "method": "preview", "params": params}),
+    finals = serve_lines([json.dumps({"id": "bad", "method": "preview", "params": params}),
                      json.dumps({"id": "ok", "method": "ping"})])
     assert finals["bad"]["event"] == "error" and finals["bad"]["kind"] == "BadRequest", finals["bad"]
     assert finals["bad"]["key"] == key and key.split(".")[-1] in finals["bad"]["message"]
@@ -54,7 +42,7 @@ def test_bad_preview_params_are_bad_requests_naming_the_key(case, tmp_path):
 
 
 def test_bad_export_and_batch_params(tmp_path):
-    finals = _serve([
+    finals = serve_lines([
         json.dumps({"id": 1, "method": "generate", "params": {"model": "demo", "texture_size": 1000, "output": str(tmp_path / "a.glb")}}),
         json.dumps({"id": 2, "method": "batch", "params": {"model": "demo", "seed": 3, "seeds": "0-1", "folder": str(tmp_path / "b")}}),
         json.dumps({"id": 3, "method": "batch", "params": {"model": "demo", "seeds": 5, "folder": str(tmp_path / "b")}}),
@@ -67,7 +55,7 @@ def test_bad_export_and_batch_params(tmp_path):
 
 
 def test_a_request_without_a_method_is_answered_with_its_id():
-    finals = _serve([json.dumps({"id": "x7"}), "not json"])
+    finals = serve_lines([json.dumps({"id": "x7"}), "not json"])
     assert (finals["x7"]["kind"], finals["x7"]["key"]) == ("BadRequest", "method")
     assert (finals[None]["kind"], finals[None]["key"]) == ("BadRequest", None)
 
