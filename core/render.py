@@ -63,11 +63,16 @@ class RenderResult:
 
     Attributes:
         rgb: [H,W,3] float32 in [0, 1], background composited.
-        alpha: [H,W] float32 in [0, 1], accumulated opacity (the silhouette).
+        alpha: [H,W] float32 in [0, 1], accumulated opacity of the object (the silhouette; a
+            family's background plane or network is not part of it).
+        depth: [H,W] float32 expected distance along each pixel's unit ray (compositing weights
+            times depths over their sum), model world units; 0 where nothing is hit. Fidelity
+            measures and the automatic level compare a mesh with it.
     """
 
     rgb: torch.Tensor
     alpha: torch.Tensor
+    depth: torch.Tensor
 
     def to_uint8(self) -> np.ndarray:
         """Return the colour image as an [H,W,3] uint8 numpy array."""
@@ -125,6 +130,12 @@ def alpha_weights(alpha: torch.Tensor) -> torch.Tensor:
         torch.cat([torch.ones_like(alpha[:, :1]), 1 - alpha + _TRANSMITTANCE_EPS], dim=1), dim=1
     )[:, :-1]
     return alpha * transmittance
+
+
+def expected_depth(weights: torch.Tensor, depths: torch.Tensor) -> torch.Tensor:
+    """[R,S] compositing weights and their depths -> [R] weighted mean depth, 0 where the weights vanish."""
+    total = weights.sum(dim=1)
+    return torch.where(total > 1e-6, (weights * depths).sum(dim=1) / total.clamp_min(1e-6), torch.zeros_like(total))
 
 
 def composite(
@@ -226,7 +237,8 @@ def render_rays(field: Field, origins: torch.Tensor, dirs: torch.Tensor, setting
         features: composite the field's feature channels instead of its colour (CIPS-3D).
 
     Returns:
-        colour [R,3] (or features [R,C]; without background) and accumulated opacity [R].
+        colour [R,3] (or features [R,C]; without background), accumulated opacity [R] and
+        expected depth [R] (see :func:`expected_depth`).
     """
     near, far = intersect_box(origins, dirs, field.bounds)
     far = torch.maximum(far, near + 1e-6)
@@ -241,7 +253,7 @@ def render_rays(field: Field, origins: torch.Tensor, dirs: torch.Tensor, setting
         density = torch.cat([density, fine_density], dim=1).gather(1, order)
         values = torch.cat([values, fine_values], dim=1).gather(1, order.unsqueeze(-1).expand(-1, -1, values.shape[-1]))
         colour, weights = composite(density, values, depths, far)
-    return colour, weights.sum(dim=1)
+    return colour, weights.sum(dim=1), expected_depth(weights, depths)
 
 
 @torch.inference_mode()
@@ -267,10 +279,10 @@ def render_image(
         InputError: for a non-positive image size.
         ResourceError: for an image whose buffers would not fit in memory.
     """
-    colour, alpha = _render(field, camera, size, settings, device, progress, features=False)
+    colour, alpha, depth = _render(field, camera, size, settings, device, progress, features=False)
     background = torch.tensor(settings.background, device=colour.device, dtype=torch.float32)
     rgb = colour + (1 - alpha).clamp(0, 1).unsqueeze(-1) * background
-    return RenderResult(rgb=rgb, alpha=alpha)
+    return RenderResult(rgb=rgb, alpha=alpha, depth=depth)
 
 
 @torch.inference_mode()
@@ -281,13 +293,13 @@ def render_features(
     settings: RenderSettings = RenderSettings(),
     device: torch.device | str | None = None,
     progress: ProgressCallback | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Composite the field's feature channels along each pixel's ray, as :func:`render_image`
     composites colour (CIPS-3D maps each pixel's feature to colour with its 2-D network afterwards).
 
     Returns:
-        features [H,W,C] (zero where nothing is hit; the background setting is not used) and
-        accumulated opacity [H,W].
+        features [H,W,C] (zero where nothing is hit; the background setting is not used),
+        accumulated opacity [H,W] and expected depth [H,W].
 
     Raises:
         InputError: for a non-positive image size or a field without features.
@@ -296,7 +308,7 @@ def render_features(
     return _render(field, camera, size, settings, device, progress, features=True)
 
 
-def _render(field, camera, size, settings, device, progress, features: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _render(field, camera, size, settings, device, progress, features: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     height, width = (size, size) if isinstance(size, int) else size
     if height <= 0 or width <= 0:
         raise InputError(f"image size must be positive, got {height}x{width}")
@@ -307,10 +319,11 @@ def _render(field, camera, size, settings, device, progress, features: bool) -> 
     hit = torch.nonzero(far > near).squeeze(1)
     values = None
     alpha = torch.zeros(height * width, device=device)
+    depth = torch.zeros(height * width, device=device)
     total = int(hit.numel())
     for start in range(0, total, settings.rays_per_chunk):
         index = hit[start : start + settings.rays_per_chunk]
-        chunk, alpha[index] = render_rays(field, origins[index], dirs[index], settings, features)
+        chunk, alpha[index], depth[index] = render_rays(field, origins[index], dirs[index], settings, features)
         if values is None:
             values = torch.zeros(height * width, chunk.shape[-1], device=device)
         values[index] = chunk
@@ -319,4 +332,4 @@ def _render(field, camera, size, settings, device, progress, features: bool) -> 
     if values is None:  # no ray meets the field's box
         channels = 3 if not features else int(field.query(torch.zeros(1, 3, device=device)).features.shape[-1])
         values = torch.zeros(height * width, channels, device=device)
-    return values.reshape(height, width, -1), alpha.reshape(height, width)
+    return values.reshape(height, width, -1), alpha.reshape(height, width), depth.reshape(height, width)

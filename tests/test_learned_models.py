@@ -231,7 +231,10 @@ def test_gram_manifold_renderer_composites_the_intersections(gram_path):
     expected_z = ((levels + 2) / 12 - 1.5) * 0.24 / 2  # invert s = 12 (z * 2/0.24 + 1.5) - 2
     torch.testing.assert_close(points[0, :, 2], expected_z, atol=2e-4, rtol=0)
     result = gen.render_result(field, Pose(), size=16)
-    assert result.alpha.min() > 0.99  # the background plane makes every pixel opaque, as in GRAM
+    # The background plane is composited into the colour but is not part of the head's opacity or depth.
+    assert result.alpha.max() < 0.99
+    hit = result.alpha > 1e-3
+    assert hit.any() and ((result.depth[hit] > 0.88) & (result.depth[hit] < 1.12)).all()
     again = gen.render_result(field, Pose(), size=16)
     assert torch.equal(result.rgb, again.rgb)
 

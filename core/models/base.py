@@ -143,6 +143,19 @@ class Generator:
         or reject them, never ignore them."""
         return render_image(field, camera, size, settings or self.render_settings, self.device, progress)
 
+    full_circle: bool = False
+    """The model shows the head from every side (PanoHead): previews, fidelity poses and view bakes
+    go round the whole circle instead of staying within the front half."""
+
+    @torch.inference_mode()
+    def volume_opacity(self, field: BaseField, pose: Pose, size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+        """The 3-D volume renderer's opacity and expected depth at ``pose`` on a ``size``^2 image
+        ([size,size] each, depth in world units along each unit ray, 0 where nothing is hit): what
+        the automatic level matches a surface to. Families with 2-D networks after the volume
+        renderer (EG3D's super-resolution) skip them here."""
+        result = self.render_result(field, pose, size)
+        return result.alpha, result.depth
+
     def render(
         self,
         field: BaseField,

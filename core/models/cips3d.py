@@ -41,7 +41,7 @@ from ..device import DeviceLike, resolve_device
 from ..errors import CheckpointError, InputError
 from ..fields import Y_UP_METRES, BaseField, Bounds, FieldSample
 from ..progress import ProgressCallback
-from ..render import RenderResult, RenderSettings, alpha_weights, query_along, render_features, sample_pdf
+from ..render import RenderResult, RenderSettings, alpha_weights, expected_depth, query_along, render_features, sample_pdf
 from . import releases
 from .base import TRUNCATION_NUM_SAMPLES, TRUNCATION_SEED, Generator
 from .layers import linear_from
@@ -296,10 +296,10 @@ class Cips3DGenerator(Generator):
         """
         if settings is None:
             return render_cips3d(field, camera, size, progress=progress)
-        features, alpha = render_features(field, camera, size, settings, self.device, progress)
+        features, alpha, depth = render_features(field, camera, size, settings, self.device, progress)
         height, width, channels = features.shape
         rgb = field.features_to_rgb(features.reshape(-1, channels)).reshape(height, width, 3)
-        return RenderResult(rgb=rgb, alpha=alpha)
+        return RenderResult(rgb=rgb, alpha=alpha, depth=depth)
 
 
 RAY_HALF_DEPTH = 0.12
@@ -329,6 +329,7 @@ def render_cips3d(field: Cips3DField, camera: Camera, size: int | tuple[int, int
     coarse = torch.linspace(distance - RAY_HALF_DEPTH, distance + RAY_HALF_DEPTH, NUM_STEPS, device=device)
     features = torch.zeros(size * size, field.weights.feature_dim, device=device)
     alpha = torch.zeros(size * size, device=device)
+    depth = torch.zeros(size * size, device=device)
     u = torch.linspace(0, 1, NUM_STEPS, device=device)
     for start in range(0, size * size, chunk_rays):
         d = dirs[start : start + chunk_rays]
@@ -345,10 +346,11 @@ def render_cips3d(field: Cips3DField, camera: Camera, size: int | tuple[int, int
         weights = _integration_weights(density, depths)
         features[start : start + len(d)] = (weights[..., None] * values).sum(dim=1)
         alpha[start : start + len(d)] = weights.sum(dim=1)
+        depth[start : start + len(d)] = expected_depth(weights, depths)
         if progress is not None:
             progress("render", min(start + chunk_rays, size * size), size * size)
     rgb = field.features_to_rgb(features)
-    return RenderResult(rgb=rgb.reshape(size, size, 3), alpha=alpha.reshape(size, size))
+    return RenderResult(rgb=rgb.reshape(size, size, 3), alpha=alpha.reshape(size, size), depth=depth.reshape(size, size))
 
 
 def _integration_weights(density: torch.Tensor, depths: torch.Tensor) -> torch.Tensor:

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..cameras import EG3D_CONVENTION, Camera, CameraSpec, Pose, eg3d_intrinsics, pose_to_eg3d_cam2world
+from ..cameras import EG3D_CONVENTION, Camera, CameraSpec, Pose, eg3d_intrinsics, pose_to_camera, pose_to_eg3d_cam2world
 from ..checkpoints import PickleSummary, check_finite_weights, file_sha256
 from ..device import DeviceLike, resolve_device
 from ..errors import CheckpointError, InputError
@@ -307,7 +307,7 @@ class EG3DGenerator(Generator):
         """
         n = self.neural_rendering_resolution
         origins, dirs = camera_rays(cam2world.to(self.device, torch.float32), intrinsics.to(self.device, torch.float32), n)
-        features, depth, alpha = render_rays(field.decode, origins, dirs, self.options, progress=progress)
+        features, depth, alpha = render_rays(self._volume_decode(field), origins, dirs, self.options, progress=progress)
         feature_image = features.t().reshape(1, -1, n, n)
         rgb = feature_image[:, :3]
         noise_mode = self.options.get("superresolution_noise_mode", "none")
@@ -315,23 +315,55 @@ class EG3DGenerator(Generator):
         return {"image": image, "image_raw": rgb, "image_features": feature_image,
                 "image_depth": depth.reshape(1, 1, n, n), "alpha": alpha.reshape(1, 1, n, n)}
 
+    _signed_marcher = True
+    """EG3D's marcher maps the composite to [-1, 1]; PanoHead's keeps it as is."""
+
+    def _volume_decode(self, field: EG3DField):
+        """What the neural renderer decodes: points -> (raw sigma, features) (PanoHead adds its crop)."""
+        return field.decode
+
     def _render_preview(self, field: EG3DField, camera: Camera, size: int | tuple[int, int],
                         settings: RenderSettings | None, progress: ProgressCallback | None) -> RenderResult:
         """EG3D's own neural renderer and super-resolution, deterministic; its sampling comes from
         the snapshot, so volume-rendering settings are refused rather than ignored."""
         if settings is not None:
-            raise InputError("EG3D previews use EG3D's neural renderer and super-resolution, which take no RenderSettings; pass settings=None")
-        if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-            raise InputError(f"EG3D previews are square: the image size must be a positive integer, got {size!r}")
-        cam2world = torch.as_tensor(camera.cam2world @ np.diag([1.0, -1.0, -1.0, 1.0]), dtype=torch.float32)
-        intrinsics = torch.as_tensor(_intrinsics(0.5 / math.tan(math.radians(camera.fov_deg) / 2)), dtype=torch.float32)
-        out = self.synthesize(field, cam2world, intrinsics, progress)
+            raise InputError(f"{self.family} previews use the model's neural renderer and super-resolution, which take no RenderSettings; "
+                             "pass settings=None")
+        _check_square(size)
+        out = self.synthesize(field, *_opencv_camera(camera), progress)
         image = ((out["image"] + 1) / 2).clamp(0, 1)
-        alpha = out["alpha"].clamp(0, 1)
         if image.shape[-1] != size:
             image = F.interpolate(image, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-        alpha = F.interpolate(alpha, size=(size, size), mode="bilinear", align_corners=False, antialias=alpha.shape[-1] > size)
-        return RenderResult(rgb=image[0].permute(1, 2, 0).contiguous(), alpha=alpha[0, 0])
+        alpha, depth = (_resize_map(out[key], size) for key in ("alpha", "image_depth"))
+        return RenderResult(rgb=image[0].permute(1, 2, 0).contiguous(), alpha=alpha.clamp(0, 1), depth=depth * (alpha > 0))
+
+    @torch.inference_mode()
+    def volume_opacity(self, field: EG3DField, pose: Pose, size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+        """The neural renderer alone, at ``size``^2 rays (no super-resolution): opacity and expected depth."""
+        _check_square(size)
+        origins, dirs = camera_rays(*(t.to(self.device) for t in _opencv_camera(pose_to_camera(pose, self.camera))), size)
+        _, depth, alpha = render_rays(self._volume_decode(field), origins, dirs, self.options, signed=self._signed_marcher)
+        alpha = alpha.clamp(0, 1).reshape(size, size)
+        return alpha, depth.reshape(size, size) * (alpha > 0)
+
+
+def _check_square(size: Any) -> None:
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+        raise InputError(f"tri-plane previews are square: the image size must be a positive integer, got {size!r}")
+
+
+def _opencv_camera(camera: Camera) -> tuple[torch.Tensor, torch.Tensor]:
+    """aware3d's OpenGL camera as EG3D's OpenCV ``cam2world`` [4,4] and normalised intrinsics [3,3]."""
+    cam2world = torch.as_tensor(camera.cam2world @ np.diag([1.0, -1.0, -1.0, 1.0]), dtype=torch.float32)
+    intrinsics = torch.as_tensor(_intrinsics(0.5 / math.tan(math.radians(camera.fov_deg) / 2)), dtype=torch.float32)
+    return cam2world, intrinsics
+
+
+def _resize_map(image: torch.Tensor, size: int) -> torch.Tensor:
+    """[1,1,n,n] -> [size,size], bilinear (antialiased when shrinking)."""
+    if image.shape[-1] == size:
+        return image[0, 0]
+    return F.interpolate(image, size=(size, size), mode="bilinear", align_corners=False, antialias=image.shape[-1] > size)[0, 0]
 
 
 def _intrinsics(focal: float) -> np.ndarray:

@@ -40,7 +40,7 @@ from ..device import DeviceLike, resolve_device
 from ..errors import CheckpointError, InputError
 from ..fields import BaseField, Bounds, FieldSample, WorldFrame
 from ..progress import ProgressCallback
-from ..render import RenderResult, RenderSettings, alpha_weights
+from ..render import RenderResult, RenderSettings, alpha_weights, expected_depth
 from . import releases
 from .base import Generator
 from .layers import linear_from
@@ -251,6 +251,7 @@ def render_graf(field: GrafField, camera: Camera, size: int, chunk_rays: int = 4
     depths = (variant.near - shift) * (1 - depths) + (variant.far - shift) * depths
     colour = torch.zeros(size * size, 3, device=device)
     alpha = torch.zeros(size * size, device=device)
+    depth = torch.zeros(size * size, device=device)
     with torch.inference_mode():
         for start in range(0, size * size, chunk_rays):
             d = dirs[start : start + chunk_rays]
@@ -262,11 +263,12 @@ def render_graf(field: GrafField, camera: Camera, size: int, chunk_rays: int = 4
             weights = alpha_weights(1 - torch.exp(-F.relu(raw.reshape(len(d), -1)) * intervals))
             colour[start : start + len(d)] = (weights[..., None] * torch.sigmoid(logits.reshape(len(d), NUM_SAMPLES, 3))).sum(dim=1)
             alpha[start : start + len(d)] = weights.sum(dim=1)
+            depth[start : start + len(d)] = expected_depth(weights, depths[None] * d.norm(dim=-1, keepdim=True))
             if progress is not None:
                 progress("render", min(start + chunk_rays, size * size), size * size)
     if variant.white_background:
         colour = colour + (1 - alpha[:, None])
-    return RenderResult(rgb=colour.reshape(size, size, 3), alpha=alpha.reshape(size, size))
+    return RenderResult(rgb=colour.reshape(size, size, 3), alpha=alpha.reshape(size, size), depth=depth.reshape(size, size))
 
 
 class GrafGenerator(Generator):

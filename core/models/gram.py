@@ -37,7 +37,7 @@ from ..device import DeviceLike, resolve_device
 from ..errors import CheckpointError, InputError
 from ..fields import CANONICAL_VIEW_DIR, Y_UP_METRES, BaseField, Bounds, FieldSample
 from ..progress import ProgressCallback
-from ..render import RenderResult, RenderSettings, alpha_weights, camera_rays
+from ..render import RenderResult, RenderSettings, alpha_weights, camera_rays, expected_depth
 from ..resources import check_memory, render_estimate
 from . import releases
 from .base import Generator
@@ -241,6 +241,8 @@ def render_manifolds(field: GramField, camera, size: int, rays_per_chunk: int = 
     near, far = radius - config.half_depth, radius + config.half_depth
     colour = torch.zeros(size * size, 3, device=field.device)
     alpha = torch.zeros(size * size, device=field.device)
+    coverage = torch.zeros(size * size, device=field.device)
+    depth_image = torch.zeros(size * size, device=field.device)
     for start in range(0, size * size, rays_per_chunk):
         o, d = origins[start : start + rays_per_chunk], dirs[start : start + rays_per_chunk]
         points, valid = manifold_points(field, o, d, near, far)  # [R,L,3], [R,L]
@@ -265,12 +267,15 @@ def render_manifolds(field: GramField, camera, size: int, rays_per_chunk: int = 
         delta = torch.where(is_background, torch.full_like(delta, _FINAL_DELTA), delta)
         weights = alpha_weights((1 - torch.exp(-delta * sigma)) * valid)
         colour[start : start + rays_per_chunk] = (weights[..., None] * rgb).sum(dim=1)
-        alpha[start : start + rays_per_chunk] = weights.sum(dim=1)
+        coverage[start : start + rays_per_chunk] = weights.sum(dim=1)
+        foreground = torch.where(is_background, torch.zeros_like(weights), weights)  # the head, without the background plane
+        alpha[start : start + rays_per_chunk] = foreground.sum(dim=1)
+        depth_image[start : start + rays_per_chunk] = expected_depth(foreground, depth)
         if progress is not None:
             progress("render", min(start + rays_per_chunk, size * size), size * size)
     if config.white_back:
-        colour = colour + (1 - alpha).clamp(0, 1)[:, None]
-    return RenderResult(rgb=colour.reshape(size, size, 3), alpha=alpha.reshape(size, size))
+        colour = colour + (1 - coverage).clamp(0, 1)[:, None]
+    return RenderResult(rgb=colour.reshape(size, size, 3), alpha=alpha.reshape(size, size), depth=depth_image.reshape(size, size))
 
 
 class GramGenerator(Generator):

@@ -36,12 +36,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..cameras import EG3D_CONVENTION, Camera, CameraSpec
+from ..cameras import EG3D_CONVENTION, CameraSpec
 from ..checkpoints import PickleSummary
 from ..errors import CheckpointError, InputError
 from ..fields import FieldSample, WorldFrame
 from ..progress import ProgressCallback
-from ..render import RenderResult
 from . import releases
 from .eg3d import DEFAULT_LEVEL, FOV_DEG, EG3DField, EG3DGenerator
 from .persistence import PersistentRecord, read_network_pickle, reader_globals
@@ -209,14 +208,7 @@ class PanoHeadGenerator(EG3DGenerator):
             cam2world[:3, 3] += field.camera_offset
         n = self.neural_rendering_resolution
         origins, dirs = camera_rays(cam2world, intrinsics.to(self.device, torch.float32), n)
-        box = float(self.options["box_warp"]) / 2 - TRIPLANE_CROP
-
-        def decode(points: torch.Tensor):
-            sigma, features = field.decode(points)
-            outside = (points[:, [0, 2]].abs() > box).any(dim=-1)  # triplane_crop_mask (its bottom clause adds nothing)
-            return torch.where(outside, torch.full_like(sigma, -1e3), sigma), features
-
-        features, depth, alpha = render_rays(decode, origins, dirs, self.options, progress=progress, signed=False)
+        features, depth, alpha = render_rays(self._volume_decode(field), origins, dirs, self.options, progress=progress, signed=False)
         feature_image = features.t().reshape(1, -1, n, n)
         weights = alpha.reshape(1, 1, n, n)
         if self.decoder.activation == "sigmoid":
@@ -235,10 +227,19 @@ class PanoHeadGenerator(EG3DGenerator):
         return {"image": image, "image_raw": rgb, "image_features": feature_image, "image_depth": depth.reshape(1, 1, n, n),
                 "alpha": weights}
 
-    def _render_preview(self, field, camera: Camera, size, settings, progress) -> RenderResult:
-        if settings is not None:
-            raise InputError("PanoHead previews use its neural renderer and super-resolution, which take no RenderSettings; pass settings=None")
-        return super()._render_preview(field, camera, size, None, progress)
+    _signed_marcher = False
+    full_circle = True
+
+    def _volume_decode(self, field: PanoHeadField):
+        """The field with PanoHead's crop: no density within ``TRIPLANE_CROP`` of the box's side walls."""
+        box = float(self.options["box_warp"]) / 2 - TRIPLANE_CROP
+
+        def decode(points: torch.Tensor):
+            sigma, features = field.decode(points)
+            outside = (points[:, [0, 2]].abs() > box).any(dim=-1)  # triplane_crop_mask (its bottom clause adds nothing)
+            return torch.where(outside, torch.full_like(sigma, -1e3), sigma), features
+
+        return decode
 
 
 def load(path: str | None, device="auto") -> PanoHeadGenerator:
