@@ -52,6 +52,7 @@ class AWARE3D_PT_main(bpy.types.Panel):
         sub.enabled = not settings.auto_level
         sub.prop(settings, "level")
         box.prop(settings, "target_faces")
+        box.prop(settings, "measure_fidelity")
 
         row = layout.row(align=True)
         row.operator("aware3d.preview", icon="IMAGE_DATA")

@@ -139,7 +139,10 @@ class AWARE3D_PG_settings(bpy.types.PropertyGroup):
         items=[("unlit", "Unlit", "Show the generator's colour as is"), ("pbr", "PBR", "Lit material, metallic 0")],
         default="unlit",
     )
-    auto_level: BoolProperty(name="Auto level", default=True, description="Mesh at the family's own surface level")
+    auto_level: BoolProperty(
+        name="Auto level", default=True,
+        description="The model's exact surface level where it has one (demo), else searched so the mesh matches the model's own renders",
+    )
     level: FloatProperty(name="Level", default=0.0, description="Density level of the surface (used when Auto level is off)")
     target_faces: IntProperty(name="Target faces", description="Decimate to about this many faces", default=DEFAULT_TARGET_FACES, min=100, max=10_000_000)
     coarse_resolution: IntProperty(
@@ -148,7 +151,8 @@ class AWARE3D_PG_settings(bpy.types.PropertyGroup):
     )
     bake_mode: EnumProperty(
         name="Bake",
-        items=[("surface", "Surface", "Read the colour at the surface"), ("ray", "Ray", "Composite a short ray through the surface")],
+        items=[("surface", "Surface", "Read the colour at the surface"), ("ray", "Ray", "Composite a short ray through the surface"),
+               ("views", "Views", "Project the model's own final images (super-resolution, INR detail) onto the surface")],
         default="surface",
     )
     view: EnumProperty(
@@ -158,6 +162,10 @@ class AWARE3D_PG_settings(bpy.types.PropertyGroup):
     )
     textured: BoolProperty(name="Texture", default=True, description="Bake a texture with UVs")
     vertex_colors: BoolProperty(name="Vertex colours", default=False, description="Also write per-vertex colours")
+    measure_fidelity: BoolProperty(
+        name="Measure fidelity", default=False,
+        description="After export, compare the asset with the model's own previews at five poses (silhouette IoU, depth, colour PSNR)",
+    )
     save_preview: BoolProperty(name="Preview image with the mesh", default=False, description="Import also writes a preview PNG beside the GLB")
     batch_seeds: StringProperty(name="Seeds", description="A range 0-19, a list 1,5,9, or both", default="0-9")
     batch_folder: StringProperty(name="Folder", subtype="DIR_PATH", description="Where batch GLBs go (empty: the output folder's batch/)")

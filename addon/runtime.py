@@ -195,6 +195,11 @@ def _model_params(context) -> dict[str, Any]:
             "options": parse_options(entry.options, model)}
 
 
+FIDELITY_POSES = 5
+MAX_FIDELITY_SIZE = 1024
+"""The fidelity measure compares five previews at the panel's preview size (at most 1024 px)."""
+
+
 def _identity_params(settings) -> dict[str, Any]:
     return {"seed": int(settings.seed), "truncation": float(settings.truncation)}
 
@@ -216,12 +221,26 @@ def _export_params(settings) -> dict[str, Any]:
         "target_faces": int(settings.target_faces), "material": settings.material,
         "bake_mode": settings.bake_mode, "view": settings.view,
         "textured": bool(settings.textured), "vertex_colors": bool(settings.vertex_colors),
+        "fidelity": bool(settings.measure_fidelity) and bool(settings.textured), "fidelity_poses": FIDELITY_POSES,
+        "fidelity_size": min(int(settings.preview_size), MAX_FIDELITY_SIZE),
     }
 
 
 def _asset_label(context, model: str | None) -> str:
     settings = context.scene.aware3d
     return bpy.path.clean_name(settings.checkpoint) if settings.use_checkpoint else bpy.path.clean_name(model or "model")
+
+
+def import_summary(name: str, stats: dict[str, Any]) -> str:
+    """The status line after an import: faces, the level and how it was chosen, and the fidelity figures when measured."""
+    line = f"imported {name} ({stats['num_faces']} faces, level {stats['level']:.4g} {stats.get('level_source', '')})"
+    fidelity = stats.get("fidelity")
+    if fidelity:
+        figures = [f"IoU {fidelity['iou']:.3f}"]
+        figures += [f"depth {fidelity['depth_mm']:.2f} mm"] if fidelity.get("depth_mm") is not None else []
+        figures += [f"PSNR {fidelity['psnr_db']:.1f} dB"] if fidelity.get("psnr_db") is not None else []
+        line += "; vs the model's previews: " + ", ".join(figures)
+    return line
 
 
 def request_params(context, method: str) -> dict[str, Any]:
@@ -415,8 +434,7 @@ def _apply_result(scene, job: Job, result: dict[str, Any]) -> None:
         if isinstance(spec, dict):
             for obj in objects:
                 obj[SPEC_PROPERTY] = {k: v for k, v in spec.items() if v is not None}
-        faces = result["stats"]["num_faces"]
-        settings.status = f"imported {objects[0].name if objects else 'nothing'} ({faces} faces)"
+        settings.status = import_summary(objects[0].name if objects else "nothing", result["stats"])
     elif job.kind == "batch":
         failed = len(result.get("failures", {}))
         settings.status = f"batch: {result['written']} written, {result['skipped']} already done, {failed} failed"

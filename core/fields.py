@@ -125,6 +125,8 @@ class Field(Protocol):
         device: where the model runs; queries return tensors there.
         default_level: activated density of the surface for meshing, or None if the family has
             no documented level (then the caller must give one).
+        exact_level: True where ``default_level`` follows exactly from the model (the demo's SDF),
+            False where it is an estimate (exports then search for the level).
         world_to_asset: [4,4] float64 linear map from model world to glTF y-up metres.
         identity: who this is (family, seed, z hash, truncation, checkpoint sha256), recorded in
             exported metadata.
@@ -133,6 +135,7 @@ class Field(Protocol):
     bounds: Bounds
     device: torch.device
     default_level: float | None
+    exact_level: bool
     world_to_asset: np.ndarray
     identity: dict[str, Any]
 
@@ -217,6 +220,9 @@ class BaseField:
     device: torch.device
     default_level: float | None = None
     """Density level of the surface for meshing, per family (see the family's module)."""
+    exact_level: bool = False
+    """``default_level`` follows exactly from the model (the demo's SDF); otherwise it is a
+    documented estimate and exports search for the level by default (:mod:`aware3d.exporters.level`)."""
     frame: WorldFrame = Y_UP_METRES
     """The family's world frame; ``world_to_asset`` follows from it."""
 

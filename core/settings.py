@@ -72,6 +72,8 @@ def short_repr(value: Any) -> str:
 
 def _describe(kind: Any) -> str:
     origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(k) for k in typing.get_args(kind) if k is not type(None))
     if origin is Literal:
         return "one of " + ", ".join(repr(c) for c in typing.get_args(kind))
     return {bool: "true or false", int: "an integer", float: "a number", str: "a string", Path: "a file path"}.get(
@@ -86,7 +88,15 @@ def _convert(key: str, kind: Any, value: Any) -> Any:
         options = [k for k in typing.get_args(kind) if k is not type(None)]
         if value is None:
             return None
-        return _convert(key, options[0], value)
+        for option in options[:-1]:  # the first type that takes the value (a number, then "auto")
+            try:
+                return _convert(key, option, value)
+            except SettingsError:
+                continue
+        try:
+            return _convert(key, options[-1], value)
+        except SettingsError:
+            raise SettingsError(key, f"{key} must be {_describe(kind)}, got {short_repr(value)}") from None
     bad = SettingsError(key, f"{key} must be {_describe(kind)}, got {short_repr(value)}")
     if origin is Literal:
         if isinstance(value, bool) or value not in typing.get_args(kind):

@@ -27,6 +27,10 @@ class AssetStats:
         scale: metres per field unit applied; center: field-world point moved to the origin.
         seconds: wall time per stage (extract, clean, unwrap, bake, write).
         file_size: bytes of the GLB.
+        level_source: where the level came from: ``given``, ``model`` (exact), ``documented`` or ``auto``.
+        level_search: the automatic search's outcome (chosen level, IoU, depth error, range, seconds).
+        bake: the colour source (``surface``, ``ray`` or ``views``).
+        fidelity: the asset against the model's previews (see :class:`aware3d.exporters.fidelity.Fidelity`).
     """
 
     num_vertices: int
@@ -44,6 +48,10 @@ class AssetStats:
     center: list[float]
     seconds: dict[str, float]
     file_size: int
+    level_source: str = "given"
+    level_search: dict[str, Any] | None = None
+    bake: str = "surface"
+    fidelity: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict."""

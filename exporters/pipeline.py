@@ -11,6 +11,7 @@ import numpy as np
 from aware3d.errors import InputError
 from aware3d.fields import Field, Relief
 from aware3d.io import check_output_path, encode_png, write_atomic
+from aware3d.models.base import Generator
 from aware3d.progress import ProgressCallback
 from aware3d.resources import check_memory, marching_estimate, texture_estimate
 from aware3d.settings import SettingsError
@@ -18,9 +19,13 @@ from aware3d.version import __version__
 
 from . import cleanup, marching, texture
 from .asset import Asset, AssetStats, asset_name, place_in_asset
+from .fidelity import fidelity_poses, measure_fidelity
 from .gltf import GLBMesh, build_glb
+from .level import LevelSearch, search_level
+from .raycast import MeshRaycaster, TexturedMesh
 from .relief import build_relief_asset
 from .settings import ExportSettings
+from .viewbake import OCCLUSION_TOLERANCE, colour_from_views
 
 
 def resolve_settings(settings: ExportSettings | None = None, **overrides: Any) -> ExportSettings:
@@ -37,6 +42,7 @@ def build_asset(
     field: Field,
     settings: ExportSettings | None = None,
     *,
+    generator: Generator | None = None,
     metadata: dict[str, Any] | None = None,
     progress: ProgressCallback | None = None,
     **overrides: Any,
@@ -44,11 +50,15 @@ def build_asset(
     """Run the chain in memory and return the GLB bytes (see :func:`export_glb` for arguments)."""
     settings = resolve_settings(settings, **overrides)
     check_export_memory(settings)
-    level = settings.level if settings.level is not None else field.default_level
-    if level is None:
-        raise InputError("this field's family documents no surface level; pass level= (or --level)")
+    _check_needs_generator(settings, generator)
     seconds: dict[str, float] = {}
     report = progress or (lambda stage, done, total: None)
+
+    started = time.perf_counter()
+    level, level_source, search = choose_level(field, settings, generator)
+    if search is not None:
+        seconds["level"] = time.perf_counter() - started
+        report("level", 1, 1)
 
     started = time.perf_counter()
     extraction = marching.extract_mesh(field, level, settings.resolution, settings.coarse_resolution, progress=progress)
@@ -60,7 +70,7 @@ def build_asset(
     seconds["clean"] = time.perf_counter() - started
     report("clean", 1, 1)
 
-    uv = png = colors = None
+    uv = png = colors = bake = None
     vertices, faces = mesh.vertices, mesh.faces
     if settings.textured:
         started = time.perf_counter()
@@ -69,14 +79,16 @@ def build_asset(
         report("unwrap", 1, 1)
         started = time.perf_counter()
         normals = normals[uv_mesh.source_vertex]
-        bake = texture.bake_texture(field, uv_mesh, settings.texture_size, normals, settings.bake_mode, settings.view)
-        png = encode_png(bake.image)
         vertices, faces, uv = uv_mesh.vertices, uv_mesh.faces, uv_mesh.uv
+        texels = texture.texel_samples(uv_mesh, settings.texture_size, normals)
+        colour = _colour(field, texels.points, texels.normals, settings, generator, vertices, faces, progress)
+        bake = texture.texture_from_texels(texels.raster, colour, settings.texture_size)
+        png = encode_png(bake.image)
         seconds["bake"] = time.perf_counter() - started
         report("bake", 1, 1)
     if settings.vertex_colors:
         started = time.perf_counter()
-        colors = texture.sample_colour(field, vertices, normals, settings.bake_mode, settings.view)
+        colors = _colour(field, vertices, normals, settings, generator, vertices, faces, progress)
         seconds["bake"] = seconds.get("bake", 0.0) + time.perf_counter() - started
 
     started = time.perf_counter()
@@ -87,6 +99,8 @@ def build_asset(
         **(metadata or {}),
         "resolution": settings.resolution,
         "level": float(level),
+        "level_source": level_source,
+        "bake": settings.bake_mode,
         **placement.extras(),
         "aware3d_version": __version__,
     }
@@ -96,6 +110,14 @@ def build_asset(
     )
     seconds["write"] = time.perf_counter() - started
     report("write", 1, 1)
+
+    fidelity = None
+    if settings.fidelity:
+        started = time.perf_counter()
+        surface = TexturedMesh(vertices=vertices, faces=faces, uv=uv, texture=bake.image)
+        fidelity = measure_fidelity(generator, field, surface, placement.scale,
+                                    fidelity_poses(settings.fidelity_poses, generator.full_circle), settings.fidelity_size, progress)
+        seconds["fidelity"] = time.perf_counter() - started
     stats = AssetStats(
         num_vertices=len(positions),
         num_faces=len(faces),
@@ -112,8 +134,55 @@ def build_asset(
         center=[float(c) for c in placement.center],
         seconds={k: round(v, 3) for k, v in seconds.items()},
         file_size=len(glb),
+        level_source=level_source,
+        level_search=None if search is None else search.to_dict(),
+        bake=settings.bake_mode,
+        fidelity=None if fidelity is None else fidelity.to_dict(),
     )
     return Asset(glb=glb, stats=stats)
+
+
+def _check_needs_generator(settings: ExportSettings, generator: Generator | None) -> None:
+    """Refuse, before any work, what only the model itself can provide when it is not given."""
+    if settings.fidelity and not settings.textured:
+        raise SettingsError("fidelity", "fidelity compares the textured asset with the model's previews; it needs textured=True")
+    if generator is not None:
+        return
+    needs = [what for what, asked in (("level='auto'", settings.level == "auto"), ("bake_mode='views'", settings.bake_mode == "views"),
+                                      ("fidelity", settings.fidelity)) if asked]
+    if needs:
+        raise InputError(f"{' and '.join(needs)} renders the model's own images: pass generator= (the Generator the field came from)")
+
+
+def choose_level(field: Field, settings: ExportSettings, generator: Generator | None) -> tuple[float, str, LevelSearch | None]:
+    """The density level to mesh at, where it comes from (``given``, ``model``, ``documented`` or
+    ``auto``), and the automatic search's outcome when one ran.
+
+    None asks for the model's exact level where it defines one (the demo's SDF), else the
+    automatic search, or the family's documented level when no generator is at hand.
+
+    Raises:
+        InputError: when neither a level nor a way to find one exists.
+    """
+    if isinstance(settings.level, float):
+        return settings.level, "given", None
+    exact = field.exact_level
+    if settings.level is None and (exact or generator is None):
+        if field.default_level is None:
+            raise InputError("this field's family documents no surface level; pass level= (a number, or 'auto' with generator=)")
+        return float(field.default_level), "model" if exact else "documented", None
+    search = search_level(generator, field, settings.resolution, field.default_level)
+    return search.level, "auto", search
+
+
+def _colour(field, points, normals, settings: ExportSettings, generator, vertices, faces, progress) -> np.ndarray:
+    """Colour at surface points: from the field, or (``views``) from the model's final images over it."""
+    if settings.bake_mode != "views":
+        return texture.sample_colour(field, points, normals, settings.bake_mode, settings.view)
+    own = texture.sample_colour(field, points, normals, "surface", settings.view)
+    edges = np.linalg.norm(vertices[faces] - vertices[np.roll(faces, 1, axis=1)], axis=-1)
+    return colour_from_views(generator, field, points, normals, own, MeshRaycaster(vertices, faces),
+                             OCCLUSION_TOLERANCE * float(edges.mean()), progress=progress)
 
 
 def check_export_memory(settings: ExportSettings) -> None:
@@ -131,7 +200,8 @@ def _check_texture_memory(texture_size: int) -> None:
     check_memory("texture_size", f"a {texture_size}^2 texture", texture_estimate(texture_size))
 
 
-_FIELD_ONLY_SETTINGS = ("resolution", "coarse_resolution", "level", "target_faces", "bake_mode", "view", "textured", "vertex_colors")
+_FIELD_ONLY_SETTINGS = ("resolution", "coarse_resolution", "level", "target_faces", "bake_mode", "view", "textured", "vertex_colors",
+                        "fidelity", "fidelity_poses", "fidelity_size")
 """Settings that shape how a field is meshed and coloured; a relief has its own grid and albedo."""
 
 
@@ -155,6 +225,7 @@ def export_glb(
     path: str | os.PathLike,
     settings: ExportSettings | None = None,
     *,
+    generator: Generator | None = None,
     metadata: dict[str, Any] | None = None,
     progress: ProgressCallback | None = None,
     **overrides: Any,
@@ -166,6 +237,9 @@ def export_glb(
             its colour) or a relief (its depth grid meshed in its camera, albedo as the texture).
         path: the .glb file to write; its folder must exist.
         settings: how (see :class:`ExportSettings`); defaults for whatever is left out.
+        generator: the model the field came from; needed for the automatic level (the default
+            for most families: without it, the family's documented level is used), view bakes
+            and fidelity measures, which render the model's own images.
         metadata: extra entries for the GLB's extras (pose, ...).
         progress: ``progress(stage, done, total)``.
         **overrides: individual :class:`ExportSettings` fields (``resolution=128``) applied on top.
@@ -185,6 +259,6 @@ def export_glb(
         _check_texture_memory(settings.texture_size)
         asset = build_relief_asset(source, settings.texture_size, settings.material, metadata=metadata, progress=progress)
     else:
-        asset = build_asset(source, settings, metadata=metadata, progress=progress)
+        asset = build_asset(source, settings, generator=generator, metadata=metadata, progress=progress)
     write_atomic(path, asset.glb)
     return asset.stats

@@ -242,6 +242,46 @@ class Bake:
     covered: np.ndarray
 
 
+@dataclass(frozen=True)
+class Texels:
+    """The surface points behind a texture's covered texels.
+
+    Attributes:
+        raster: which texels, and their faces and barycentrics.
+        points: [M,3] float32 surface point at each texel centre, the mesh's frame.
+        normals: [M,3] float32 unit normals there, or None when no vertex normals were given.
+    """
+
+    raster: Rasterization
+    points: np.ndarray
+    normals: np.ndarray | None
+
+
+def texel_samples(uv_mesh: UVMesh, texture_size: int, normals: np.ndarray | None = None) -> Texels:
+    """Rasterise the atlas and place every covered texel centre on the surface (normals [V,3] optional)."""
+    check_texture_size(texture_size)
+    raster = rasterize_uv(uv_mesh.uv, uv_mesh.faces, texture_size)
+    corners = uv_mesh.faces[raster.faces]
+    points = np.einsum("mk,mkd->md", raster.barycentric, uv_mesh.vertices[corners])
+    texel_normals = None
+    if normals is not None:
+        texel_normals = np.einsum("mk,mkd->md", raster.barycentric, normals[corners])
+        texel_normals /= np.linalg.norm(texel_normals, axis=1, keepdims=True).clip(1e-12)
+    return Texels(raster=raster, points=points, normals=texel_normals)
+
+
+def texture_from_texels(raster: Rasterization, colour: np.ndarray, texture_size: int) -> Bake:
+    """Write ``colour`` [M,3] in [0,1] to the rasterised texels and fill the gutters."""
+    image = np.full((texture_size, texture_size, 3), np.nan, dtype=np.float32)  # NaN marks "not baked"
+    covered = np.zeros((texture_size, texture_size), dtype=bool)
+    image[raster.rows, raster.cols] = colour
+    covered[raster.rows, raster.cols] = True
+    image = fill_gutters(image, covered)
+    if np.isnan(image).any():
+        raise RuntimeError("texture baking left texels unfilled; the UV atlas covers no texel centre")
+    return Bake(image=(image * 255 + 0.5).astype(np.uint8), covered=covered)
+
+
 def bake_texture(
     field: Field,
     uv_mesh: UVMesh,
@@ -260,20 +300,6 @@ def bake_texture(
         mode: ``"surface"`` or ``"ray"`` (see :func:`sample_colour`).
         view: ``"canonical"`` or ``"average"`` (see :func:`sample_colour`).
     """
-    check_texture_size(texture_size)
-    raster = rasterize_uv(uv_mesh.uv, uv_mesh.faces, texture_size)
-    corners = uv_mesh.faces[raster.faces]
-    points = np.einsum("mk,mkd->md", raster.barycentric, uv_mesh.vertices[corners])
-    texel_normals = None
-    if normals is not None:
-        texel_normals = np.einsum("mk,mkd->md", raster.barycentric, normals[corners])
-        texel_normals /= np.linalg.norm(texel_normals, axis=1, keepdims=True).clip(1e-12)
-    colour = sample_colour(field, points, texel_normals, mode, view)
-    image = np.full((texture_size, texture_size, 3), np.nan, dtype=np.float32)  # NaN marks "not baked"
-    covered = np.zeros((texture_size, texture_size), dtype=bool)
-    image[raster.rows, raster.cols] = colour
-    covered[raster.rows, raster.cols] = True
-    image = fill_gutters(image, covered)
-    if np.isnan(image).any():
-        raise RuntimeError("texture baking left texels unfilled; the UV atlas covers no texel centre")
-    return Bake(image=(image * 255 + 0.5).astype(np.uint8), covered=covered)
+    texels = texel_samples(uv_mesh, texture_size, normals)
+    colour = sample_colour(field, texels.points, texels.normals, mode, view)
+    return texture_from_texels(texels.raster, colour, texture_size)

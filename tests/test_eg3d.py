@@ -291,7 +291,7 @@ def test_generate_writes_a_valid_life_size_glb(small, tmp_path, validate_glb):
     assert report["issues"]["numErrors"] == 0 and report["issues"]["numWarnings"] == 0
     mesh = trimesh.load(out, force="mesh")
     extras = glb_extras(out)
-    assert extras["family"] == "eg3d" and extras["level"] == pytest.approx(eg3d.DEFAULT_LEVEL)
+    assert extras["family"] == "eg3d" and extras["level_source"] == "auto" and extras["level"] > 0  # searched (exporters.level)
     assert extras["scale"] == pytest.approx(eg3d.FACE_METRES_PER_UNIT)
     label = aware3d.load_generator(path, device="cpu").conditioning_label(None)
     assert extras["conditioning"] == pytest.approx(label.tolist(), abs=1e-6)  # the camera the identity was conditioned on

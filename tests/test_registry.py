@@ -34,6 +34,7 @@ KEY = "zzegg_net.scale"
 
 class EggField(BaseField):
     default_level = LEVEL
+    exact_level = True  # the egg's surface is defined at this level
     frame = FRAME
 
     def __init__(self, scale: float, tint: float, device: torch.device) -> None:

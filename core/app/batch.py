@@ -144,7 +144,7 @@ def run_batch(
         else:
             try:
                 field_ = gen.field(seed=seed, truncation=truncation)
-                stats = exporters.export_glb(field_, folder / name, export)
+                stats = exporters.export_glb(field_, folder / name, export, generator=gen)
                 assets[str(seed)] = {"file": name, "status": "ok", "fingerprint": fingerprint, "stats": stats.to_dict()}
                 result.num_written += 1
             except Exception as err:  # one bad asset must not stop the batch; it is reported

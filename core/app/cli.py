@@ -67,10 +67,28 @@ def flag_name(key: str) -> str:
 def _argument_type(kind: Any) -> tuple[Any, tuple | None]:
     """argparse ``type`` and ``choices`` for a field annotation."""
     if typing.get_origin(kind) in (typing.Union, types.UnionType):
-        kind = next(k for k in typing.get_args(kind) if k is not type(None))
+        options = [k for k in typing.get_args(kind) if k is not type(None)]
+        words = [w for k in options if typing.get_origin(k) is Literal for w in typing.get_args(k)]
+        numbers = [k for k in options if k in (int, float)]
+        if words and numbers:  # a number or a word: --level 12.5 or --level auto
+            return _number_or_word(numbers[0], tuple(words)), None
+        kind = options[0]
     if typing.get_origin(kind) is Literal:
         return str, typing.get_args(kind)
     return kind, None
+
+
+def _number_or_word(number: type, words: tuple[str, ...]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        if text in words:
+            return text
+        try:
+            return number(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number or {' or '.join(words)}, got {text!r}") from None
+
+    parse.__name__ = f"{number.__name__} or {'/'.join(words)}"
+    return parse
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser, group: type[Settings], keys: tuple[str, ...] | None = None) -> None:
@@ -158,7 +176,33 @@ def _generate(args: argparse.Namespace) -> int:
             f"({stats.num_dense_queries / max(stats.num_queries, 1):.0f}x fewer than dense); "
             + ", ".join(f"{k} {v:.2f} s" for k, v in stats.seconds.items())
         )
+        print(_level_line(stats))
+        if stats.fidelity is not None:
+            print(_fidelity_line(stats.fidelity))
     return 0
+
+
+def _level_line(stats) -> str:
+    """How the surface level was chosen, in one line."""
+    line = f"level {stats.level:.6g} ({stats.level_source}"
+    search = stats.level_search
+    if search is not None:
+        line += (f": silhouette IoU {search['iou']:.3f} and depth within {search['depth_error'] * stats.scale * 1000:.2f} mm of the "
+                 f"model's volume renderer; equally good from {search['plateau'][0]:.6g} to {search['plateau'][1]:.6g}; "
+                 f"{search['seconds']:.2f} s")
+    return line + ")"
+
+
+def _fidelity_line(fidelity: dict) -> str:
+    """The fidelity figures (:meth:`aware3d.exporters.fidelity.Fidelity.to_dict`) in one line."""
+    poses = ", ".join(f"({p['yaw']:+.2f}, {p['pitch']:+.2f})" for p in fidelity["poses"])
+    figures = (f"silhouette IoU {fidelity['iou']:.3f}, depth {_number(fidelity['depth_mm'], '.2f')} mm, "
+               f"colour PSNR {_number(fidelity['psnr_db'], '.2f')} dB")
+    return f"fidelity vs the model's previews at (yaw, pitch) {poses}: {figures} ({fidelity['seconds']:.1f} s)"
+
+
+def _number(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
 
 
 def _batch(args: argparse.Namespace) -> int:

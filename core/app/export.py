@@ -43,7 +43,7 @@ def generate_asset(
     pose = pose_of(preview)
     field = gen.field(seed=preview.seed, truncation=preview.truncation)
     metadata = {"pose": {"yaw": pose.yaw, "pitch": pose.pitch, "fov": gen.camera.resolve(pose).fov}}
-    stats = exporters.export_glb(field, output, export, metadata=metadata, progress=progress)
+    stats = exporters.export_glb(field, output, export, generator=gen, metadata=metadata, progress=progress)
     if preview_path is not None:
         image = gen.render(field, pose, size=preview.size, progress=progress)
         write_atomic(preview_path, encode_png(image))

@@ -143,6 +143,10 @@ class Generator:
         or reject them, never ignore them."""
         return render_image(field, camera, size, settings or self.render_settings, self.device, progress)
 
+    image_size: int = 256
+    """Side in pixels of the model's own final images (EG3D: its super-resolved output), at which
+    view bakes render it."""
+
     full_circle: bool = False
     """The model shows the head from every side (PanoHead): previews, fidelity poses and view bakes
     go round the whole circle instead of staying within the front half."""

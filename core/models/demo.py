@@ -129,6 +129,7 @@ class DemoField(BaseField):
     """One procedural head. Query points are metres in the GAN world (y up, face toward +z)."""
 
     default_level = DEFAULT_LEVEL
+    exact_level = True
     frame = FRAME
 
     def __init__(self, params: HeadParams, device: torch.device, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:

@@ -202,6 +202,7 @@ class EG3DGenerator(Generator):
             module.to(self.device).eval()
         init = record.state.get("_init_kwargs") or {}
         self.img_resolution = int(init.get("img_resolution") or 0) or None
+        self.image_size = self.img_resolution or 512
         self.neural_rendering_resolution = int(attribute(record, "neural_rendering_resolution", where, 64))
         self.z_dim = self.mapping.z_dim
         self.truncation_cutoff: int | None = None

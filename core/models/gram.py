@@ -156,6 +156,10 @@ class GramField(BaseField):
     """One GRAM identity: the radiance field, plus the sample network as :meth:`manifold`."""
 
     default_level = DEFAULT_LEVEL
+    exact_level = True
+    """GRAM renders only where rays cross its manifolds, one 0.04 interval each: the level at which
+    such a sample is half opaque follows from the renderer itself, and a search over level sets of
+    the density (which GRAM never renders between manifolds) has nothing to match."""
     frame = FRAME
 
     def __init__(self, weights: GramWeights, config: GramConfig, frequencies, phases, device: torch.device) -> None:

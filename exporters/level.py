@@ -1,0 +1,185 @@
+"""The automatic surface level: which density level makes a mesh that agrees with the model's own
+volume renderer.
+
+Every user of these generators asks which level is the surface. Here the answer is measured: at a
+few poses the volume renderer gives each pixel an opacity and an expected depth; the same pixels'
+rays are sampled through the meshing box, and for each candidate level the level set's first
+crossing along each ray (what marching cubes would mesh, interpolated linearly as it does) gives a
+silhouette and a depth. The level kept is the one whose depth agrees best with the renderer's
+among those whose silhouette does not contradict it:
+
+1. keep the levels whose pooled silhouette IoU is within ``IOU_TOLERANCE`` of the best (a level
+   that punches holes or grows fog loses more than that);
+2. of those, keep the ones whose mean depth difference is within ``DEPTH_TOLERANCE`` marching-cubes
+   cells of the smallest;
+3. of those, take the one nearest (in log density) to the family's documented level, or the
+   middle of the range (in log density) when there is none.
+
+Depth, not the silhouette, places the surface: the opacity of a ray grazing a sharp surface reaches
+one half a millimetre or two outside it, so the best-IoU level lies well below the surface, while
+a ray meeting the surface head-on puts its expected depth just inside it. Rule 3 only settles
+ties: sharp surfaces leave a range of levels whose depths differ by less than a tenth of a cell.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from aware3d.cameras import Pose, pose_to_camera
+from aware3d.errors import EmptySurfaceError
+from aware3d.fields import Field
+from aware3d.models.base import Generator
+from aware3d.render import camera_rays, intersect_box
+
+from .fidelity import SILHOUETTE_OPACITY
+
+IOU_TOLERANCE = 0.05
+"""Levels whose silhouette IoU is this close to the best do not contradict the renderer's outline
+(on a 40^2 probe the outline alone is ~15 % of a head's pixels)."""
+
+DEPTH_TOLERANCE = 0.1
+"""Depth differences below a tenth of a marching-cubes cell count as ties."""
+
+PROBE_SIZE = 40
+"""Probe images are 40^2: 1600 rays per pose, enough to see holes and fog at the scale of a nose."""
+
+NUM_CANDIDATES = 64
+"""Candidate levels, spaced evenly in log density over the densities the probe rays meet."""
+
+LEVEL_RANGE = 1e4
+"""The lowest candidate is the highest density seen divided by this."""
+
+MAX_SAMPLES_PER_RAY = 128
+"""Samples per probe ray: one per two marching-cubes cells of the box, 64 to 128."""
+
+
+def probe_poses(full_circle: bool = False) -> list[Pose]:
+    """Where the search looks: the front and +-0.4 rad of yaw (four sides for full-head models)."""
+    if full_circle:
+        return [Pose(yaw=yaw) for yaw in (0.0, math.pi / 2, math.pi - 1e-3, -math.pi / 2)]
+    return [Pose(yaw=yaw) for yaw in (0.0, 0.4, -0.4)]
+
+
+@dataclass(frozen=True)
+class LevelSearch:
+    """The outcome of the search.
+
+    Attributes:
+        level: the chosen density level.
+        iou: its pooled silhouette IoU against the probes' opacity.
+        depth_error: its mean depth difference on the shared silhouette, world units.
+        plateau: [lowest, highest] levels that passed rules 1 and 2.
+        hint: the family's documented level (None if it has none).
+        seconds: wall time of the search.
+    """
+
+    level: float
+    iou: float
+    depth_error: float
+    plateau: tuple[float, float]
+    hint: float | None
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {k: (round(v, 6) if isinstance(v, float) else [round(x, 6) for x in v] if isinstance(v, tuple) else v)
+                for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class _Probe:
+    opacity: torch.Tensor  # [R] bool, the renderer's silhouette
+    depth: torch.Tensor  # [R] expected depth
+    density: torch.Tensor  # [R,S] level-set samples along the rays
+    depths: torch.Tensor  # [R,S]
+
+
+@torch.inference_mode()
+def _probe(generator: Generator, field: Field, pose: Pose, samples: int) -> _Probe:
+    alpha, expected = generator.volume_opacity(field, pose, PROBE_SIZE)
+    origins, dirs = camera_rays(pose_to_camera(pose, generator.camera), PROBE_SIZE, PROBE_SIZE, field.device)
+    near, far = intersect_box(origins, dirs, field.bounds)
+    far = torch.maximum(far, near)  # rays that miss the box get no extent, so never cross a level
+    steps = torch.linspace(0, 1, samples, device=origins.device)
+    depths = near[:, None] + (far - near)[:, None] * steps
+    points = origins[:, None] + dirs[:, None] * depths[..., None]
+    density = field.query_density(points.reshape(-1, 3)).reshape(len(origins), samples)
+    density = torch.where((far > near)[:, None], density, torch.zeros_like(density))
+    return _Probe(alpha.reshape(-1).to(density.device) >= SILHOUETTE_OPACITY, expected.reshape(-1).to(density.device), density, depths)
+
+
+def _first_crossing(probe: _Probe, level: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """[R] bool: the ray reaches ``level``; [R] depth of the first crossing (linear interpolation)."""
+    above = probe.density >= level
+    hit = above.any(dim=1)
+    index = above.to(torch.int8).argmax(dim=1)
+    before = (index - 1).clamp_min(0)
+    s0, s1 = probe.density.gather(1, before[:, None])[:, 0], probe.density.gather(1, index[:, None])[:, 0]
+    t0, t1 = probe.depths.gather(1, before[:, None])[:, 0], probe.depths.gather(1, index[:, None])[:, 0]
+    fraction = ((level - s0) / torch.where(s1 - s0 > 0, s1 - s0, torch.ones_like(s1))).clamp(0, 1)
+    return hit, torch.where(index > 0, t0 + fraction * (t1 - t0), t1)
+
+
+def _agreement(probes: list[_Probe], level: float) -> tuple[float, float]:
+    """Pooled silhouette IoU and mean depth difference (world units) of the level set at ``level``."""
+    shared = union = 0
+    depth_total = 0.0
+    for probe in probes:
+        hit, depth = _first_crossing(probe, level)
+        both = hit & probe.opacity
+        shared += int(both.sum())
+        union += int((hit | probe.opacity).sum())
+        depth_total += float((depth[both] - probe.depth[both]).abs().sum())
+    iou = 1.0 if union == 0 else shared / union
+    return iou, depth_total / shared if shared else math.inf
+
+
+def search_level(
+    generator: Generator,
+    field: Field,
+    resolution: int,
+    hint: float | None = None,
+    poses: list[Pose] | None = None,
+) -> LevelSearch:
+    """Choose the density level whose surface agrees best with ``generator``'s volume renderer.
+
+    Args:
+        generator: the model (its volume renderer gives the probes' opacity and depth).
+        field: the identity to mesh.
+        resolution: the marching-cubes resolution the mesh will use (sets the depth tolerance and
+            the sampling along rays).
+        hint: the family's documented level, preferred among equally good ones.
+        poses: probe poses; default :func:`probe_poses`.
+
+    Raises:
+        EmptySurfaceError: when the probes see no density at all.
+    """
+    started = time.perf_counter()
+    extent = float(max(field.bounds.size))
+    cell = extent / resolution
+    samples = min(MAX_SAMPLES_PER_RAY, max(64, resolution // 2))
+    probes = [_probe(generator, field, pose, samples) for pose in (poses or probe_poses(generator.full_circle))]
+    highest = max(float(p.density.max()) for p in probes)
+    if not highest > 0:
+        raise EmptySurfaceError("the probe rays meet no density at all: the field is empty inside its box")
+    candidates = np.geomspace(highest / LEVEL_RANGE, highest, NUM_CANDIDATES)
+    if hint is not None and highest / LEVEL_RANGE < hint < highest:
+        candidates = np.sort(np.append(candidates, hint))
+    scores = [_agreement(probes, float(level)) for level in candidates]
+    ious = np.array([s[0] for s in scores])
+    errors = np.array([s[1] for s in scores])
+    good = ious >= ious.max() - IOU_TOLERANCE
+    good &= errors <= errors[good].min() + DEPTH_TOLERANCE * cell
+    kept = candidates[good]
+    target = math.log(hint) if hint is not None and hint > 0 else float(np.mean(np.log(kept)))
+    choice = int(np.flatnonzero(good)[np.argmin(np.abs(np.log(kept) - target))])
+    return LevelSearch(
+        level=float(candidates[choice]), iou=float(ious[choice]), depth_error=float(errors[choice]),
+        plateau=(float(kept.min()), float(kept.max())), hint=hint, seconds=time.perf_counter() - started,
+    )
