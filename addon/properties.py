@@ -141,7 +141,7 @@ class AWARE3D_PG_settings(bpy.types.PropertyGroup):
     )
     auto_level: BoolProperty(
         name="Auto level", default=True,
-        description="The model's exact surface level where it has one (demo), else searched so the mesh matches the model's own renders",
+        description="The model's exact surface level where it defines one, else searched so the mesh matches the model's own renders",
     )
     level: FloatProperty(name="Level", default=0.0, description="Density level of the surface (used when Auto level is off)")
     target_faces: IntProperty(name="Target faces", description="Decimate to about this many faces", default=DEFAULT_TARGET_FACES, min=100, max=10_000_000)

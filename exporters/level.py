@@ -53,7 +53,11 @@ NUM_CANDIDATES = 64
 """Candidate levels, spaced evenly in log density over the densities the probe rays meet."""
 
 LEVEL_RANGE = 1e4
-"""The lowest candidate is the highest density seen divided by this."""
+"""The lowest candidate is the highest one divided by this."""
+
+TOP_FRACTION = 0.9
+"""The highest candidate is 90 % of the highest density the probe rays meet, so the surface it
+gives does not hang on a single sample."""
 
 MAX_SAMPLES_PER_RAY = 128
 """Samples per probe ray: one per two marching-cubes cells of the box, 64 to 128."""
@@ -87,8 +91,11 @@ class LevelSearch:
     seconds: float
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready."""
-        return {k: (round(v, 6) if isinstance(v, float) else [round(x, 6) for x in v] if isinstance(v, tuple) else v)
+        """JSON-ready: 7 significant digits, None for an infinite depth error (no shared silhouette)."""
+        def number(value: float) -> float | None:
+            return float(f"{value:.7g}") if math.isfinite(value) else None
+
+        return {k: number(v) if isinstance(v, float) else [number(x) for x in v] if isinstance(v, tuple) else v
                 for k, v in asdict(self).items()}
 
 
@@ -126,18 +133,19 @@ def _first_crossing(probe: _Probe, level: float) -> tuple[torch.Tensor, torch.Te
     return hit, torch.where(index > 0, t0 + fraction * (t1 - t0), t1)
 
 
-def _agreement(probes: list[_Probe], level: float) -> tuple[float, float]:
-    """Pooled silhouette IoU and mean depth difference (world units) of the level set at ``level``."""
-    shared = union = 0
+def _agreement(probes: list[_Probe], level: float) -> tuple[float, float, int]:
+    """Pooled silhouette IoU, mean depth difference (world units) and rays reaching ``level``."""
+    shared = union = hits = 0
     depth_total = 0.0
     for probe in probes:
         hit, depth = _first_crossing(probe, level)
         both = hit & probe.opacity
         shared += int(both.sum())
+        hits += int(hit.sum())
         union += int((hit | probe.opacity).sum())
         depth_total += float((depth[both] - probe.depth[both]).abs().sum())
     iou = 1.0 if union == 0 else shared / union
-    return iou, depth_total / shared if shared else math.inf
+    return iou, depth_total / shared if shared else math.inf, hits
 
 
 def search_level(
@@ -168,13 +176,15 @@ def search_level(
     highest = max(float(p.density.max()) for p in probes)
     if not highest > 0:
         raise EmptySurfaceError("the probe rays meet no density at all: the field is empty inside its box")
-    candidates = np.geomspace(highest / LEVEL_RANGE, highest, NUM_CANDIDATES)
-    if hint is not None and highest / LEVEL_RANGE < hint < highest:
+    top = highest * TOP_FRACTION
+    candidates = np.geomspace(top / LEVEL_RANGE, top, NUM_CANDIDATES)
+    if hint is not None and top / LEVEL_RANGE < hint < top:
         candidates = np.sort(np.append(candidates, hint))
     scores = [_agreement(probes, float(level)) for level in candidates]
     ious = np.array([s[0] for s in scores])
     errors = np.array([s[1] for s in scores])
-    good = ious >= ious.max() - IOU_TOLERANCE
+    meshable = np.array([s[2] for s in scores]) > 0  # a level no probe ray reaches would mesh nothing
+    good = meshable & (ious >= ious[meshable].max() - IOU_TOLERANCE)
     good &= errors <= errors[good].min() + DEPTH_TOLERANCE * cell
     kept = candidates[good]
     target = math.log(hint) if hint is not None and hint > 0 else float(np.mean(np.log(kept)))

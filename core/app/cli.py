@@ -187,9 +187,9 @@ def _level_line(stats) -> str:
     line = f"level {stats.level:.6g} ({stats.level_source}"
     search = stats.level_search
     if search is not None:
-        line += (f": silhouette IoU {search['iou']:.3f} and depth within {search['depth_error'] * stats.scale * 1000:.2f} mm of the "
-                 f"model's volume renderer; equally good from {search['plateau'][0]:.6g} to {search['plateau'][1]:.6g}; "
-                 f"{search['seconds']:.2f} s")
+        depth = "n/a" if search["depth_error"] is None else f"{search['depth_error'] * stats.scale * 1000:.2f} mm"
+        line += (f": silhouette IoU {search['iou']:.3f} and depth within {depth} of the model's volume renderer; "
+                 f"equally good from {search['plateau'][0]:.6g} to {search['plateau'][1]:.6g}; {search['seconds']:.2f} s")
     return line + ")"
 
 
