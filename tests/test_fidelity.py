@@ -4,12 +4,12 @@ import json
 import math
 
 import numpy as np
+import official_formats as of
 import pytest
 import torch
 import trimesh
 
 import aware3d
-import official_formats as of
 from aware3d.app.cli import main
 from aware3d.cameras import Pose, pose_to_camera
 from aware3d.errors import EmptySurfaceError, InputError
