@@ -51,12 +51,12 @@ _DRIVER = textwrap.dedent('''
             return real_density(self, points)
         BaseField.query_density = query_density
     elif moment == "bake":
-        real_bake = texture.bake_texture
-        def bake(field, *args, **kwargs):
+        real_colour = texture.sample_colour
+        def colour(field, *args, **kwargs):
             if field.identity.get("seed") == victim:
                 die()
-            return real_bake(field, *args, **kwargs)
-        texture.bake_texture = bake
+            return real_colour(field, *args, **kwargs)
+        texture.sample_colour = colour
     pipeline.write_atomic = half_written(pipeline.write_atomic)
     batch.write_atomic = half_written(batch.write_atomic)
     sys.exit(main(sys.argv[3:]))

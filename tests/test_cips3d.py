@@ -18,7 +18,7 @@ from support import glb_extras, serve_lines
 import aware3d
 from aware3d.app.cli import main
 from aware3d.errors import CheckpointError
-from aware3d.models import cips3d, inspect_checkpoint
+from aware3d.models import inspect_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def test_generate_writes_a_valid_glb_coloured_by_the_3d_head(released, tmp_path,
     report = validate_glb(out)
     assert report["issues"]["numErrors"] == 0 and report["issues"]["numWarnings"] == 0
     extras = glb_extras(out)
-    assert extras["family"] == "cips3d" and extras["level"] == pytest.approx(cips3d.DEFAULT_LEVEL)
+    assert extras["family"] == "cips3d" and extras["level_source"] == "auto" and extras["level"] > 0  # searched (exporters.level)
     mesh = trimesh.load(out, force="mesh")
     assert len(mesh.faces) > 100 and mesh.extents.max() <= 0.3 + 1e-3
 
