@@ -3,11 +3,16 @@ seconds per stage of one ``generate``) and EG3D at its full ffhq512-128 size wit
 (backbone seconds per identity, field points per second, a 512x512 preview). Runs on the CPU and,
 when present, on CUDA.
 
-    python scripts/bench.py [--skip-dense-512] [--device cpu|cuda|all] [--family demo|eg3d|panohead|all]
+    python scripts/bench.py [--skip-dense-512] [--device cpu|cuda|all] [--family demo|eg3d|panohead|all] [--no-fidelity]
+
+With fidelity (the default), each family also reports, for one asset at 256^3 with a 1024^2
+texture: the automatic level's seconds and share of the export, and the asset's fidelity to the
+model's previews (5 held-out poses) with the field bake and with ``--bake views``, and what the
+views cost. pi-GAN, GRAM, GRAF and CIPS-3D run on the tests' small official-format files.
 
 Speed targets (2-core CPU): demo ``generate`` end to end <= 15 s (256^3, 1024^2 texture); sparse
 marching cubes >= 15x fewer queries than dense at 256^3 and >= 40x at 512^3; EG3D backbone <= 3 s
-per identity and >= 1 M field points per second.
+per identity and >= 1 M field points per second; the automatic level <= 20 % of an export's time.
 """
 
 from __future__ import annotations
@@ -98,6 +103,50 @@ def bench_triplane(device: str, path: Path) -> dict:
     }
 
 
+def bench_fidelity(gen, seed: int = 7) -> dict:
+    """Automatic level, fidelity of the field bake and of the view bake, for one identity."""
+    field = gen.field(seed=seed)
+    common = {"generator": gen, "resolution": 256, "texture_size": 1024, "fidelity": True}
+    surface = build_asset(field, **common).stats
+    views = build_asset(field, level=surface.level, bake_mode="views", **common).stats
+    export_seconds = sum(v for k, v in surface.seconds.items() if k != "fidelity")
+    summary = {k: surface.fidelity[k] for k in ("iou", "depth_mm", "psnr_db")}
+    return {
+        "device": str(gen.device), "level": round(surface.level, 4), "level_source": surface.level_source,
+        "level_search_seconds": surface.seconds.get("level"),
+        "level_share_of_export": None if "level" not in surface.seconds else round(surface.seconds["level"] / export_seconds, 3),
+        "export_seconds": round(export_seconds, 2), "fidelity_seconds": surface.seconds["fidelity"],
+        "fidelity_field_bake": summary,
+        "fidelity_views_bake": {k: views.fidelity[k] for k in ("iou", "depth_mm", "psnr_db")},
+        "views_psnr_gain_db": None if None in (views.fidelity["psnr_db"], summary["psnr_db"])
+        else round(views.fidelity["psnr_db"] - summary["psnr_db"], 2),
+        "bake_seconds_field": surface.seconds["bake"], "bake_seconds_views": views.seconds["bake"],
+        "poses": [(p["yaw"], p["pitch"]) for p in surface.fidelity["poses"]],
+    }
+
+
+def small_test_file(family: str, folder: Path) -> Path:
+    """pi-GAN, GRAM, GRAF or CIPS-3D in the official format at the tests' small sizes, random weights."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    folder = folder / f"aware3d-bench-{family}"
+    folder.mkdir(parents=True, exist_ok=True)
+    if family in ("pigan", "gram"):
+        import official_formats
+
+        return getattr(official_formats, f"save_{family}")(folder)
+    if family == "graf":
+        import graf_official
+
+        path = folder / "celebA_64.pt"
+        graf_official.save_checkpoint(path, graf_official.make_nerf(seed=1), generator=graf_official.make_nerf(seed=2))
+        return path
+    import cips3d_official
+
+    path = folder / "G_ema.pth"
+    cips3d_official.save_g_ema(path, cips3d_official.make_generator(seed=0, **cips3d_official.SMALL))
+    return path
+
+
 def bench_cli(tmp: str = "/tmp/aware3d-bench.glb") -> float:
     """End to end as a user runs it: a fresh process, imports included."""
     started = time.perf_counter()
@@ -112,7 +161,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-dense-512", action="store_true", help="skip the dense 512^3 reference (about 2 minutes on 2 cores)")
     parser.add_argument("--device", default="all", choices=("all", "cpu", "cuda"))
-    parser.add_argument("--family", default="all", choices=("all", "demo", "eg3d", "panohead"))
+    parser.add_argument("--family", default="all", choices=("all", "demo", "eg3d", "panohead", "pigan", "gram", "graf", "cips3d"))
+    parser.add_argument("--no-fidelity", dest="fidelity", action="store_false", help="skip the automatic level and fidelity figures")
     parser.add_argument("--snapshots", type=Path, default=Path("/tmp"),
                         help="where the full-size random-weight EG3D and PanoHead snapshots are written (kept for the next run)")
     args = parser.parse_args()
@@ -125,10 +175,18 @@ def main() -> int:
     if args.family in ("all", "demo"):
         report["demo"] = [bench_device(d, args.skip_dense_512) for d in devices]
         report["generate_cli_seconds"] = bench_cli()
+        if args.fidelity:
+            report["demo_fidelity"] = [bench_fidelity(aware3d.load_generator(family="demo", device=d)) for d in devices]
     for family in ("eg3d", "panohead"):
         if args.family in ("all", family):
             snapshot = full_size_snapshot(family, args.snapshots / f"aware3d-bench-{family}.pkl")
             report[family] = [bench_triplane(d, snapshot) for d in devices]
+            if args.fidelity:
+                report[f"{family}_fidelity"] = [bench_fidelity(aware3d.load_generator(snapshot, device=d)) for d in devices]
+    for family in ("pigan", "gram", "graf", "cips3d"):
+        if args.fidelity and args.family in ("all", family):
+            path = small_test_file(family, args.snapshots)
+            report[f"{family}_fidelity"] = [bench_fidelity(aware3d.load_generator(path, device=d), seed=1) for d in devices]
     print(json.dumps(report, indent=2))
     return 0
 

@@ -316,6 +316,25 @@ def test_request_keys_are_the_worker_accepted_keys(blender, tmp_path, method):
             assert (params["preview"] is None) == defaults and params["output"].endswith(".glb")
 
 
+def test_bake_views_and_fidelity_reach_the_worker_and_the_status(blender):
+    """The panel's view bake and fidelity settings become export settings; the import status shows
+    the level, how it was chosen and the fidelity figures."""
+    bpy, runtime = blender
+    settings = _fresh_scene(bpy)
+    settings.bake_mode, settings.measure_fidelity, settings.preview_size = "views", True, 2048
+    try:
+        export = ExportSettings.from_mapping(params := runtime.request_params(bpy.context, "generate"), ignore=tuple(params))
+    finally:
+        settings.bake_mode, settings.measure_fidelity, settings.preview_size = "surface", False, 256
+    assert (export.bake_mode, export.fidelity, export.fidelity_poses, export.fidelity_size) == ("views", True, 5, 1024)
+    stats = {"num_faces": 1200, "level": 7.5123, "level_source": "auto",
+             "fidelity": {"iou": 0.9712, "depth_mm": 0.84, "psnr_db": 31.27}}
+    assert runtime.import_summary("eg3d_seed3", stats) == (
+        "imported eg3d_seed3 (1200 faces, level 7.512 auto); vs the model's previews: IoU 0.971, depth 0.84 mm, PSNR 31.3 dB")
+    assert runtime.import_summary("demo_seed7", {**stats, "fidelity": None, "level_source": "model"}) == (
+        "imported demo_seed7 (1200 faces, level 7.512 model)")
+
+
 def test_first_use_asks_for_the_models_then_sends_the_request(blender):
     """With no family list yet, Preview sends ``models`` first and the preview once it is answered."""
     bpy, runtime = blender

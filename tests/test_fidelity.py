@@ -181,3 +181,20 @@ def test_views_blend_keeps_the_field_colour_where_no_view_sees(demo_gen):
     assert np.allclose(colour[0], fallback[0], atol=1e-6)
     assert not np.allclose(colour[1], fallback[1], atol=1e-2)
     assert torch.isfinite(torch.from_numpy(colour)).all()
+
+
+def test_view_bakes_are_deterministic_and_need_the_generator(tmp_path, validate_glb):
+    path = of.save_pigan(tmp_path)
+    gen = aware3d.load_generator(path, device="cpu")
+    gen.image_size = 32
+    field = gen.field(seed=2)
+    common = {"resolution": 64, "texture_size": 64, "target_faces": 2000, "bake_mode": "views", "level": 0.05}
+    first = build_asset(field, generator=gen, **common)
+    assert build_asset(field, generator=gen, **common).glb == first.glb
+    assert build_asset(field, generator=gen, **{**common, "bake_mode": "surface"}).glb != first.glb
+    out = tmp_path / "views.glb"
+    out.write_bytes(first.glb)
+    report = validate_glb(out)["issues"]
+    assert report["numErrors"] == 0 and report["numWarnings"] == 0
+    with pytest.raises(InputError, match="bake_mode='views'.*generator"):
+        build_asset(field, **common)
