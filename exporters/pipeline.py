@@ -81,7 +81,8 @@ def build_asset(
         normals = normals[uv_mesh.source_vertex]
         vertices, faces, uv = uv_mesh.vertices, uv_mesh.faces, uv_mesh.uv
         texels = texture.texel_samples(uv_mesh, settings.texture_size, normals)
-        colour = _colour(field, texels.points, texels.normals, settings, generator, vertices, faces, progress)
+        colour = _colour(field, texels.points, texels.normals, settings, generator, vertices, faces, progress,
+                         lambda own: TexturedMesh(vertices, faces, uv, texture.texture_from_texels(texels.raster, own, settings.texture_size).image))
         bake = texture.texture_from_texels(texels.raster, colour, settings.texture_size)
         png = encode_png(bake.image)
         seconds["bake"] = time.perf_counter() - started
@@ -175,14 +176,16 @@ def choose_level(field: Field, settings: ExportSettings, generator: Generator | 
     return search.level, "auto", search
 
 
-def _colour(field, points, normals, settings: ExportSettings, generator, vertices, faces, progress) -> np.ndarray:
-    """Colour at surface points: from the field, or (``views``) from the model's final images over it."""
+def _colour(field, points, normals, settings: ExportSettings, generator, vertices, faces, progress, textured_with=None) -> np.ndarray:
+    """Colour at surface points: from the field, or (``views``) from the model's final images over it;
+    ``textured_with(colour)`` gives the asset textured with a texel colour, for the views' differences."""
     if settings.bake_mode != "views":
         return texture.sample_colour(field, points, normals, settings.bake_mode, settings.view)
     own = texture.sample_colour(field, points, normals, "surface", settings.view)
     edges = np.linalg.norm(vertices[faces] - vertices[np.roll(faces, 1, axis=1)], axis=-1)
     return colour_from_views(generator, field, points, normals, own, MeshRaycaster(vertices, faces),
-                             OCCLUSION_TOLERANCE * float(edges.mean()), progress=progress)
+                             OCCLUSION_TOLERANCE * float(edges.mean()), progress=progress,
+                             base=None if textured_with is None else textured_with(own))
 
 
 def check_export_memory(settings: ExportSettings) -> None:
