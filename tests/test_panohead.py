@@ -102,3 +102,34 @@ def test_generate_writes_a_valid_glb(released, tmp_path, validate_glb):
     assert extras["family"] == "panohead" and extras["scale"] == pytest.approx(panohead.FRAME.metres_per_unit)
     assert len(trimesh.load(out, force="mesh").faces) > 100
     assert not (path.parent / "CANARY").exists()
+
+
+def test_views_and_fidelity_go_round_the_whole_head(released, tmp_path, validate_glb):
+    """PanoHead's view bake renders the back of the head too, and its fidelity poses circle it."""
+    from aware3d.exporters import build_asset, viewbake
+
+    _, path, gen = released[RELEASES[1]]
+    yaws = sorted(p.yaw for p in viewbake.view_poses(gen.full_circle) if p.pitch == 0)
+    assert gen.full_circle and len(yaws) == 8 and max(abs(y) for y in yaws) == pytest.approx(math.pi)
+    seen = []
+    real_render = gen.render_result
+
+    def render(field, pose, size=256, *args, **kwargs):
+        seen.append((round(pose.yaw, 4), size))
+        return real_render(field, pose, size, *args, **kwargs)
+
+    gen.render_result, image_size = render, gen.image_size
+    gen.image_size = 32
+    try:
+        asset = build_asset(gen.field(seed=3), generator=gen, resolution=64, texture_size=64, target_faces=3000, level=9.0,
+                            bake_mode="views", fidelity=True, fidelity_poses=4, fidelity_size=32)
+    finally:
+        del gen.render_result
+        gen.image_size = image_size
+    fidelity_yaws = [p["yaw"] for p in asset.stats.fidelity["poses"]]
+    assert fidelity_yaws == pytest.approx([-3 * math.pi / 4, -math.pi / 4, math.pi / 4, 3 * math.pi / 4], abs=1e-4)
+    assert {yaw for yaw, size in seen if size == 32} >= {round(y, 4) for y in yaws}  # every view rendered, the back included
+    out = tmp_path / "views.glb"
+    out.write_bytes(asset.glb)
+    report = validate_glb(out)["issues"]
+    assert report["numErrors"] == 0 and report["numWarnings"] == 0
