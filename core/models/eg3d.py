@@ -335,8 +335,10 @@ class EG3DGenerator(Generator):
         image = ((out["image"] + 1) / 2).clamp(0, 1)
         if image.shape[-1] != size:
             image = F.interpolate(image, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-        alpha, depth = (_resize_map(out[key], size) for key in ("alpha", "image_depth"))
-        return RenderResult(rgb=image[0].permute(1, 2, 0).contiguous(), alpha=alpha.clamp(0, 1), depth=depth * (alpha > 0))
+        alpha = _resize_map(out["alpha"], size).clamp(0, 1)
+        # Depth resized with opacity weights: empty neighbours' (meaningless) depths stay out of edge pixels.
+        depth = _resize_map(out["image_depth"] * out["alpha"], size) / alpha.clamp_min(1e-6)
+        return RenderResult(rgb=image[0].permute(1, 2, 0).contiguous(), alpha=alpha, depth=depth * (alpha > 1e-6))
 
     @torch.inference_mode()
     def volume_opacity(self, field: EG3DField, pose: Pose, size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
