@@ -50,7 +50,7 @@ def build_asset(
     """Run the chain in memory and return the GLB bytes (see :func:`export_glb` for arguments)."""
     settings = resolve_settings(settings, **overrides)
     check_export_memory(settings)
-    _check_needs_generator(settings, generator)
+    _check_model_requests(settings, generator)
     seconds: dict[str, float] = {}
     report = progress or (lambda stage, done, total: None)
 
@@ -143,8 +143,9 @@ def build_asset(
     return Asset(glb=glb, stats=stats)
 
 
-def _check_needs_generator(settings: ExportSettings, generator: Generator | None) -> None:
-    """Refuse, before any work, what only the model itself can provide when it is not given."""
+def _check_model_requests(settings: ExportSettings, generator: Generator | None) -> None:
+    """Refuse, before any work, a fidelity measure without a texture, and what only the model itself
+    can provide (the automatic level, view bakes, fidelity) when no generator is given."""
     if settings.fidelity and not settings.textured:
         raise SettingsError("fidelity", "fidelity compares the textured asset with the model's previews; it needs textured=True")
     if generator is not None:

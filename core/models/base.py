@@ -155,8 +155,8 @@ class Generator:
     def volume_opacity(self, field: BaseField, pose: Pose, size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
         """The 3-D volume renderer's opacity and expected depth at ``pose`` on a ``size``^2 image
         ([size,size] each, depth in world units along each unit ray, 0 where nothing is hit): what
-        the automatic level matches a surface to. Families with 2-D networks after the volume
-        renderer (EG3D's super-resolution) skip them here."""
+        the automatic level matches a surface to. This default renders a full preview; EG3D and
+        PanoHead override it to skip their super-resolution (CIPS-3D's per-pixel INR is cheap and stays)."""
         result = self.render_result(field, pose, size)
         return result.alpha, result.depth
 
