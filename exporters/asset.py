@@ -31,6 +31,7 @@ class AssetStats:
         level_search: the automatic search's outcome (chosen level, IoU, depth error, range, seconds).
         bake: the colour source (``surface``, ``ray`` or ``views``).
         fidelity: the asset against the model's previews (see :class:`aware3d.exporters.fidelity.Fidelity`).
+        uv_layout: the UV atlas's figures (see :class:`aware3d.exporters.uvquality.UVLayoutReport`).
     """
 
     num_vertices: int
@@ -52,6 +53,7 @@ class AssetStats:
     level_search: dict[str, Any] | None = None
     bake: str = "surface"
     fidelity: dict[str, Any] | None = None
+    uv_layout: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict."""

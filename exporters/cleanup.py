@@ -25,7 +25,7 @@ class CleanStats:
 
     Attributes:
         num_components: connected components before clean-up.
-        num_removed_components: floaters dropped.
+        num_removed_components: floaters dropped (before decimation, and the debris it left).
         num_faces_before: faces in.
         num_faces: faces out.
         watertight: every edge shared by exactly two faces, consistently wound.
@@ -111,11 +111,13 @@ def clean_mesh(
         raise EmptySurfaceError("the mesh has no faces to clean")
     before = len(mesh.faces)
     kept, num_components, num_removed = remove_floaters(mesh, min_component_fraction)
-    result = orient_outward(drop_paired_faces(decimate(kept, target_faces)))
+    # Decimation can tear tiny pieces off a rough surface; each would become a UV island of its own.
+    decimated, _, num_debris = remove_floaters(drop_paired_faces(decimate(kept, target_faces)), min_component_fraction)
+    result = orient_outward(decimated)
     tm = trimesh.Trimesh(result.vertices, result.faces, process=False)
     stats = CleanStats(
         num_components=num_components,
-        num_removed_components=num_removed,
+        num_removed_components=num_removed + num_debris,
         num_faces_before=before,
         num_faces=len(result.faces),
         watertight=bool(tm.is_watertight),

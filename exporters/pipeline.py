@@ -25,6 +25,7 @@ from .level import LevelSearch, search_level
 from .raycast import MeshRaycaster, TexturedMesh
 from .relief import build_relief_asset
 from .settings import ExportSettings
+from .uvquality import measure_uv_layout
 from .viewbake import OCCLUSION_TOLERANCE, colour_from_views
 
 
@@ -74,7 +75,7 @@ def build_asset(
     vertices, faces = mesh.vertices, mesh.faces
     if settings.textured:
         started = time.perf_counter()
-        uv_mesh = texture.unwrap(mesh, settings.texture_size)
+        uv_mesh = texture.unwrap(mesh, settings.texture_size, field.world_to_asset)
         seconds["unwrap"] = time.perf_counter() - started
         report("unwrap", 1, 1)
         started = time.perf_counter()
@@ -112,6 +113,10 @@ def build_asset(
     seconds["write"] = time.perf_counter() - started
     report("write", 1, 1)
 
+    uv_layout = None
+    if settings.uv_report and uv is not None:
+        uv_layout = measure_uv_layout(positions, placement.faces(faces), uv, uv_mesh.source_vertex, settings.texture_size, bake.covered)
+        seconds["uv_report"] = uv_layout.seconds
     fidelity = None
     if settings.fidelity:
         started = time.perf_counter()
@@ -139,6 +144,7 @@ def build_asset(
         level_search=None if search is None else search.to_dict(),
         bake=settings.bake_mode,
         fidelity=None if fidelity is None else fidelity.to_dict(),
+        uv_layout=None if uv_layout is None else uv_layout.to_dict(),
     )
     return Asset(glb=glb, stats=stats)
 

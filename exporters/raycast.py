@@ -85,7 +85,7 @@ class MeshRaycaster:
             distance.append(out["t_hit"].numpy())
             face.append(out["primitive_ids"].numpy())
             uv.append(out["primitive_uvs"].numpy())
-        distance, face, uv = (np.concatenate(x) if x else np.zeros(0) for x in (distance, face, uv))
+        distance, face, uv = (np.concatenate(x) if x else np.zeros(shape) for x, shape in ((distance, 0), (face, 0), (uv, (0, 2))))
         miss = ~np.isfinite(distance)
         face = np.where(miss, -1, face.astype(np.int64))
         # open3d's primitive uvs (u, v) weight the triangle's second and third vertices.

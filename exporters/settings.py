@@ -41,6 +41,8 @@ class ExportSettings(Settings):
             :mod:`aware3d.exporters.fidelity`); reported in the statistics.
         fidelity_poses: how many poses that measure uses.
         fidelity_size: the side of its previews in pixels.
+        uv_report: measure the UV atlas (charts, seams, texel density, atlas use; see
+            :mod:`aware3d.exporters.uvquality`); reported in the statistics.
     """
 
     resolution: int = setting(DEFAULT_RESOLUTION, "marching-cubes cells per axis: 128, 256, 512 or 1024", minimum=2, maximum=MAX_RESOLUTION)
@@ -55,6 +57,7 @@ class ExportSettings(Settings):
     view: Literal["canonical", "average"] = setting("canonical", "view direction(s) for colour: frontal, or averaged over five views")
     textured: bool = setting(True, "bake a texture with UVs (--no-textured: vertex colours or plain mesh only)")
     vertex_colors: bool = setting(False, "also write per-vertex colours (COLOR_0)")
-    fidelity: bool = setting(False, "measure the asset against the model's own previews (silhouette IoU, depth, PSNR)", flags=("--report",))
+    fidelity: bool = setting(False, "measure the asset against the model's own previews (silhouette IoU, depth, PSNR)")
     fidelity_poses: int = setting(5, "poses the fidelity measure compares", minimum=1, maximum=64)
     fidelity_size: int = setting(256, "side in pixels of the previews the fidelity measure compares", minimum=16, maximum=1024)
+    uv_report: bool = setting(False, "measure the UV atlas: charts, seams, what the front views see, texel density, atlas use")

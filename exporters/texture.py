@@ -1,9 +1,5 @@
-"""UV unwrap (xatlas), colour baking from a field, and gutter filling.
-
-xatlas's chart segmentation costs grow faster than linearly with the face count (12 s for one
-50k-face head on 2 cores), so the mesh is first cut into patches by a regular grid over its box;
-xatlas charts each patch and packs all of them into one atlas (1.3 s for the same head).
-"""
+"""UV unwrap (charts cut for a head, flattened by libigl, packed by xatlas), colour baking from
+a field, and gutter filling."""
 
 from __future__ import annotations
 
@@ -12,7 +8,6 @@ from typing import Literal
 
 import numpy as np
 import torch
-import xatlas
 from scipy import ndimage
 
 from aware3d.cameras import Pose, pose_to_position
@@ -20,17 +15,12 @@ from aware3d.errors import InputError
 from aware3d.fields import CANONICAL_VIEW_DIR, Field
 from aware3d.render import alpha_weights
 
+from .atlas import UVMesh, pack_charts, unwrap_patches
+from .charts import layout_charts
 from .marching import Mesh
 
 DEFAULT_TEXTURE_SIZE = 1024
 MAX_TEXTURE_SIZE = 4096
-DEFAULT_PATCH_CELLS = 6
-"""Patches per axis of the mesh's box: 6 cuts a 50k-face head into ~130 xatlas meshes (1.3 s)."""
-
-_CHART_PADDING = 2
-"""Texels between charts in xatlas's own atlas (about 3.5 once scaled to the texture); the gutter
-fill then extends every chart's colour across the whole gap."""
-
 _RASTER_BUDGET = 4_000_000
 """Candidate texels per rasterisation chunk (bounds memory at 4096^2)."""
 
@@ -45,23 +35,6 @@ BakeMode = Literal["surface", "ray"]
 ViewMode = Literal["canonical", "average"]
 
 
-@dataclass(frozen=True)
-class UVMesh:
-    """A mesh with a UV atlas; vertices are split along chart seams.
-
-    Attributes:
-        vertices: [V,3] float32, same frame as the input mesh.
-        faces: [F,3] int32.
-        uv: [V,2] float32 in [0,1]; glTF convention: (0, 0) is the top-left texel corner.
-        source_vertex: [V] int64 index of each vertex in the input mesh.
-    """
-
-    vertices: np.ndarray
-    faces: np.ndarray
-    uv: np.ndarray
-    source_vertex: np.ndarray
-
-
 def check_texture_size(texture_size: int) -> int:
     """Return ``texture_size`` if it is a power of two from 16 to 4096, else raise InputError."""
     if (
@@ -72,47 +45,34 @@ def check_texture_size(texture_size: int) -> int:
     return texture_size
 
 
-def _patch_labels(mesh: Mesh, cells: int) -> np.ndarray:
-    """[F] patch index of each face: which cell of a ``cells``^3 grid over the box holds its centre."""
-    centres = mesh.vertices[mesh.faces].mean(axis=1)
-    lo, hi = centres.min(axis=0), centres.max(axis=0)
-    cell = np.clip(((centres - lo) / np.maximum(hi - lo, 1e-12) * cells).astype(np.int64), 0, cells - 1)
-    return (cell[:, 0] * cells + cell[:, 1]) * cells + cell[:, 2]
+def unwrap(mesh: Mesh, texture_size: int = DEFAULT_TEXTURE_SIZE, world_to_asset: np.ndarray | None = None) -> UVMesh:
+    """Unwrap ``mesh`` into one square UV atlas for a ``texture_size`` texture.
 
+    Args:
+        mesh: the surface, in the field's world frame.
+        texture_size: power-of-two texture side in texels.
+        world_to_asset: [4,4] map to glTF y-up metres with the face toward +z (the field's
+            ``world_to_asset``); None when the mesh is already in that frame. The charts are cut
+            by what front views see (:mod:`.charts`) and measured in metres, so this matters.
 
-def unwrap(mesh: Mesh, texture_size: int = DEFAULT_TEXTURE_SIZE, patch_cells: int = DEFAULT_PATCH_CELLS) -> UVMesh:
-    """Unwrap ``mesh`` into one UV atlas with xatlas, padded for a ``texture_size`` texture."""
+    Returns:
+        The mesh split along the seams, with UVs: the face chart first, upright and unmirrored.
+        A surface too rough for a few charts (see :func:`.charts.layout_charts`) gets xatlas's
+        own, many small ones (:func:`.atlas.unwrap_patches`).
+    """
     check_texture_size(texture_size)
-    labels = _patch_labels(mesh, patch_cells)
-    atlas = xatlas.Atlas()
-    patches = []
-    for label in np.unique(labels):
-        used, local = np.unique(mesh.faces[labels == label], return_inverse=True)
-        atlas.add_mesh(mesh.vertices[used].astype(np.float32), local.reshape(-1, 3).astype(np.uint32))
-        patches.append(used)
-    chart_options = xatlas.ChartOptions()
-    chart_options.max_iterations = 1
-    pack_options = xatlas.PackOptions()
-    pack_options.resolution = texture_size
-    pack_options.padding = _CHART_PADDING
-    pack_options.bilinear = True
-    atlas.generate(chart_options, pack_options)
-    if atlas.atlas_count != 1:
-        raise RuntimeError(f"xatlas made {atlas.atlas_count} atlases instead of one")
-    vertices, faces, uvs, sources, offset = [], [], [], [], 0
-    for index, used in enumerate(patches):
-        vmapping, indices, uv = atlas[index]
-        source = used[vmapping.astype(np.int64)]
-        sources.append(source)
-        vertices.append(mesh.vertices[source])
-        uvs.append(uv)
-        faces.append(indices.reshape(-1, 3).astype(np.int64) + offset)
-        offset += len(vmapping)
+    rotation = np.eye(3) if world_to_asset is None else np.asarray(world_to_asset, dtype=np.float64)[:3, :3]
+    layout = layout_charts(mesh.vertices.astype(np.float64) @ rotation.T, mesh.faces)
+    if layout is None:
+        return unwrap_patches(mesh.vertices, mesh.faces, texture_size)
+    uvs = pack_charts(layout.charts, texture_size)
+    starts = np.cumsum([0] + [len(chart.vertices) for chart in layout.charts])
+    source = np.concatenate([chart.vertices for chart in layout.charts])
     return UVMesh(
-        vertices=np.concatenate(vertices).astype(np.float32),
-        faces=np.concatenate(faces).astype(np.int32),
+        vertices=mesh.vertices[source].astype(np.float32),
+        faces=np.concatenate([chart.local_faces + start for chart, start in zip(layout.charts, starts)]).astype(np.int32),
         uv=np.concatenate(uvs).astype(np.float32),
-        source_vertex=np.concatenate(sources),
+        source_vertex=source.astype(np.int64),
     )
 
 

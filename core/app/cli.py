@@ -161,6 +161,8 @@ def _generate(args: argparse.Namespace) -> int:
 
     preview = settings_from_args(PreviewSettings, args)
     export = settings_from_args(ExportSettings, args)
+    if args.report:
+        export = dataclasses.replace(export, fidelity=True, uv_report=export.textured)
     output = check_output_path(args.output, ".glb")
     if args.preview is not None:
         check_output_path(args.preview, ".png")
@@ -179,6 +181,8 @@ def _generate(args: argparse.Namespace) -> int:
         print(_level_line(stats))
         if stats.fidelity is not None:
             print(_fidelity_line(stats.fidelity))
+        if stats.uv_layout is not None:
+            print(_uv_layout_line(stats.uv_layout))
     return 0
 
 
@@ -191,6 +195,15 @@ def _level_line(stats) -> str:
         line += (f": silhouette IoU {search['iou']:.3f} and depth within {depth} of the model's volume renderer; "
                  f"equally good from {search['plateau'][0]:.6g} to {search['plateau'][1]:.6g}; {search['seconds']:.2f} s")
     return line + ")"
+
+
+def _uv_layout_line(layout: dict) -> str:
+    """The UV atlas figures (:meth:`aware3d.exporters.uvquality.UVLayoutReport.to_dict`) in one line."""
+    face = ("the face in one chart" if layout["front_charts"] == 1 else f"the face across {layout['front_charts']} charts")
+    return (f"UV layout: {layout['num_charts']} charts, {face} ({layout['front_seam_m']:.2f} m of seams on it), "
+            f"{layout['seam_length_m']:.2f} m of seams, texel density {layout['density_low']:.2f}-{layout['density_high']:.2f}x "
+            f"the mean ({layout['texels_per_metre']:.0f} texels/m), {layout['utilisation']:.0%} of the atlas used, "
+            f"{layout['flipped_faces']} flipped faces")
 
 
 def _fidelity_line(fidelity: dict) -> str:
@@ -291,6 +304,7 @@ def _configure_generate(parser: argparse.ArgumentParser) -> None:
     add_settings_arguments(parser, PreviewSettings)
     add_settings_arguments(parser, ExportSettings)
     parser.add_argument("--no-texture", dest="textured", action="store_false", help="same as --no-textured")
+    parser.add_argument("--report", action="store_true", help="measure the asset: --fidelity and --uv-report together")
 
 
 def _configure_batch(parser: argparse.ArgumentParser) -> None:
