@@ -163,8 +163,9 @@ class AWARE3D_PG_settings(bpy.types.PropertyGroup):
     textured: BoolProperty(name="Texture", default=True, description="Bake a texture with UVs")
     vertex_colors: BoolProperty(name="Vertex colours", default=False, description="Also write per-vertex colours")
     measure_fidelity: BoolProperty(
-        name="Measure fidelity", default=False,
-        description="After export, compare the asset with the model's own previews at five poses (silhouette IoU, depth, colour PSNR)",
+        name="Measure the asset", default=False,
+        description="After export, compare the asset with the model's own previews at five poses (silhouette IoU, depth, "
+                    "colour PSNR) and measure its UV atlas (charts, seams, texture use)",
     )
     save_preview: BoolProperty(name="Preview image with the mesh", default=False, description="Import also writes a preview PNG beside the GLB")
     batch_seeds: StringProperty(name="Seeds", description="A range 0-19, a list 1,5,9, or both", default="0-9")

@@ -223,6 +223,7 @@ def _export_params(settings) -> dict[str, Any]:
         "textured": bool(settings.textured), "vertex_colors": bool(settings.vertex_colors),
         "fidelity": bool(settings.measure_fidelity) and bool(settings.textured), "fidelity_poses": FIDELITY_POSES,
         "fidelity_size": min(int(settings.preview_size), MAX_FIDELITY_SIZE),
+        "uv_report": bool(settings.measure_fidelity) and bool(settings.textured),
     }
 
 
@@ -232,7 +233,8 @@ def _asset_label(context, model: str | None) -> str:
 
 
 def import_summary(name: str, stats: dict[str, Any]) -> str:
-    """The status line after an import: faces, the level and how it was chosen, and the fidelity figures when measured."""
+    """The status line after an import: faces, the level and how it was chosen, and the fidelity
+    and UV atlas figures when measured."""
     line = f"imported {name} ({stats['num_faces']} faces, level {stats['level']:.4g} {stats.get('level_source', '')})"
     fidelity = stats.get("fidelity")
     if fidelity:
@@ -240,6 +242,11 @@ def import_summary(name: str, stats: dict[str, Any]) -> str:
         figures += [f"depth {fidelity['depth_mm']:.2f} mm"] if fidelity.get("depth_mm") is not None else []
         figures += [f"PSNR {fidelity['psnr_db']:.1f} dB"] if fidelity.get("psnr_db") is not None else []
         line += "; vs the model's previews: " + ", ".join(figures)
+    layout = stats.get("uv_layout")
+    if layout:
+        face = "the face in one" if layout["front_charts"] == 1 else f"the face across {layout['front_charts']}"
+        line += (f"; UVs: {layout['num_charts']} charts, {face}, {layout['seam_length_m']:.2f} m of seams, "
+                 f"{layout['utilisation']:.0%} of the texture used")
     return line
 
 

@@ -3,16 +3,19 @@ seconds per stage of one ``generate``) and EG3D at its full ffhq512-128 size wit
 (backbone seconds per identity, field points per second, a 512x512 preview). Runs on the CPU and,
 when present, on CUDA.
 
-    python scripts/bench.py [--skip-dense-512] [--device cpu|cuda|all] [--family demo|eg3d|panohead|all] [--no-fidelity]
+    python scripts/bench.py [--skip-dense-512] [--device cpu|cuda|all] [--family demo|eg3d|panohead|all] [--no-fidelity] [--no-uv]
 
 With fidelity (the default), each family also reports, for one asset at 256^3 with a 1024^2
 texture: the automatic level's seconds and share of the export, and the asset's fidelity to the
 model's previews (5 held-out poses) with the field bake and with ``--bake views``, and what the
 views cost. pi-GAN, GRAM, GRAF and CIPS-3D run on the tests' small official-format files.
+With the UV figures (the default), each family also reports one asset's UV atlas at the default
+50k faces and 1024^2 (:mod:`aware3d.exporters.uvquality`) and the unwrap's seconds.
 
 Speed targets (2-core CPU): demo ``generate`` end to end <= 15 s (256^3, 1024^2 texture); sparse
 marching cubes >= 15x fewer queries than dense at 256^3 and >= 40x at 512^3; EG3D backbone <= 3 s
-per identity and >= 1 M field points per second; the automatic level <= 20 % of an export's time.
+per identity and >= 1 M field points per second; the automatic level <= 20 % of an export's time;
+unwrapping 50k faces <= 2 s.
 """
 
 from __future__ import annotations
@@ -134,6 +137,31 @@ def _bench_fidelity(gen, seed: int) -> dict:
     }
 
 
+def bench_uv_layout(gen, seed: int = 7) -> dict:
+    """One asset's UV atlas (256^3, the default 50k faces, 1024^2): charts, seams, the face chart,
+    texel density and atlas use, and the unwrap's seconds (median of 3 warm runs); or the
+    sentence of the error that stopped it."""
+    from aware3d.exporters import cleanup, marching, pipeline, texture
+    from aware3d.exporters.raycast import open3d
+    from aware3d.exporters.uvquality import measure_uv_layout
+
+    open3d()  # imported once per process; not the unwrap's cost
+    field = gen.field(seed=seed)
+    try:
+        level, _, _ = pipeline.choose_level(field, pipeline.resolve_settings(), gen)
+        mesh, _ = cleanup.clean_mesh(marching.extract_mesh(field, level, 256).mesh, cleanup.DEFAULT_TARGET_FACES)
+    except aware3d.Aware3DError as err:
+        return {"error": f"{type(err).__name__}: {err}"}
+    seconds = []
+    for _ in range(3):
+        atlas, elapsed = _timed(lambda: texture.unwrap(mesh, 1024, field.world_to_asset))
+        seconds.append(elapsed)
+    positions = atlas.vertices.astype("float64") @ field.world_to_asset[:3, :3].T
+    report = measure_uv_layout(positions, atlas.faces, atlas.uv, atlas.source_vertex, 1024).to_dict()
+    report.pop("seconds")
+    return {"faces": len(mesh.faces), "unwrap_seconds": round(sorted(seconds)[1], 2), **report}
+
+
 def small_test_file(family: str, folder: Path) -> Path:
     """pi-GAN, GRAM, GRAF or CIPS-3D in the official format at the tests' small sizes, random weights."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -172,6 +200,7 @@ def main() -> int:
     parser.add_argument("--device", default="all", choices=("all", "cpu", "cuda"))
     parser.add_argument("--family", default="all", choices=("all", "demo", "eg3d", "panohead", "pigan", "gram", "graf", "cips3d"))
     parser.add_argument("--no-fidelity", dest="fidelity", action="store_false", help="skip the automatic level and fidelity figures")
+    parser.add_argument("--no-uv", dest="uv", action="store_false", help="skip the UV layout figures")
     parser.add_argument("--snapshots", type=Path, default=Path("/tmp"),
                         help="where the full-size random-weight EG3D and PanoHead snapshots are written (kept for the next run)")
     args = parser.parse_args()
@@ -186,16 +215,23 @@ def main() -> int:
         report["generate_cli_seconds"] = bench_cli()
         if args.fidelity:
             report["demo_fidelity"] = [bench_fidelity(aware3d.load_generator(family="demo", device=d)) for d in devices]
+        if args.uv:
+            report["demo_uv_layout"] = bench_uv_layout(aware3d.load_generator(family="demo", device="cpu"))
     for family in ("eg3d", "panohead"):
         if args.family in ("all", family):
             snapshot = full_size_snapshot(family, args.snapshots / f"aware3d-bench-{family}.pkl")
             report[family] = [bench_triplane(d, snapshot) for d in devices]
             if args.fidelity:
                 report[f"{family}_fidelity"] = [bench_fidelity(aware3d.load_generator(snapshot, device=d)) for d in devices]
+            if args.uv:
+                report[f"{family}_uv_layout"] = bench_uv_layout(aware3d.load_generator(snapshot, device="cpu"))
     for family in ("pigan", "gram", "graf", "cips3d"):
-        if args.fidelity and args.family in ("all", family):
+        if (args.fidelity or args.uv) and args.family in ("all", family):
             path = small_test_file(family, args.snapshots)
-            report[f"{family}_fidelity"] = [bench_fidelity(aware3d.load_generator(path, device=d), seed=1) for d in devices]
+            if args.fidelity:
+                report[f"{family}_fidelity"] = [bench_fidelity(aware3d.load_generator(path, device=d), seed=1) for d in devices]
+            if args.uv:
+                report[f"{family}_uv_layout"] = bench_uv_layout(aware3d.load_generator(path, device="cpu"), seed=1)
     print(json.dumps(report, indent=2))
     return 0
 

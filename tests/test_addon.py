@@ -327,10 +327,14 @@ def test_bake_views_and_fidelity_reach_the_worker_and_the_status(blender):
     finally:
         settings.bake_mode, settings.measure_fidelity, settings.preview_size = "surface", False, 256
     assert (export.bake_mode, export.fidelity, export.fidelity_poses, export.fidelity_size) == ("views", True, 5, 1024)
+    assert export.uv_report
     stats = {"num_faces": 1200, "level": 7.5123, "level_source": "auto",
              "fidelity": {"iou": 0.9712, "depth_mm": 0.84, "psnr_db": 31.27}}
     assert runtime.import_summary("eg3d_seed3", stats) == (
         "imported eg3d_seed3 (1200 faces, level 7.512 auto); vs the model's previews: IoU 0.971, depth 0.84 mm, PSNR 31.3 dB")
+    layout = {"num_charts": 7, "front_charts": 1, "seam_length_m": 1.7647, "utilisation": 0.7317}
+    assert runtime.import_summary("demo_seed7", {**stats, "fidelity": None, "uv_layout": layout}).endswith(
+        "; UVs: 7 charts, the face in one, 1.76 m of seams, 73% of the texture used")
     assert runtime.import_summary("demo_seed7", {**stats, "fidelity": None, "level_source": "model"}) == (
         "imported demo_seed7 (1200 faces, level 7.512 model)")
 
