@@ -116,11 +116,28 @@ def _pack(proxies: list[_Proxy], resolution: int, padding: int, texels_per_metre
     return maps
 
 
-def pack_charts(charts: list[FlatChart], texture_size: int) -> list[np.ndarray]:
+def _densest_packing(proxies: list[_Proxy], resolution: int, padding: int, ceiling: float) -> list[np.ndarray] | None:
+    """The packing at the highest texel density (below ``ceiling``, which fills the whole square)
+    that fits: halve until one fits, then bisect. None when even a hundredth of it does not."""
+    fits, misses, best = 0.0, ceiling, None
+    density = 0.85 * ceiling
+    while best is None and density > ceiling / 100:
+        best = _pack(proxies, resolution, padding, density)
+        fits, misses = (density, misses) if best is not None else (fits, density)
+        density /= 2
+    for _ in range(_PACK_STEPS if best is not None else 0):
+        density = (fits + misses) / 2
+        maps = _pack(proxies, resolution, padding, density)
+        fits, misses, best = (density, misses, maps) if maps is not None else (fits, density, best)
+    return best
+
+
+def pack_charts(charts: list[FlatChart], texture_size: int) -> list[np.ndarray] | None:
     """Each chart's UVs [K,2] float32 in [0,1], packed into one ``texture_size``^2 texture.
 
     Every chart gets the same texel density (chart UVs are in metres): the highest at which
-    xatlas still fits them all, within :data:`CHART_PADDING` texels of each other.
+    xatlas still fits them all, within :data:`CHART_PADDING` texels of each other (none where
+    a tiny texture leaves no room). None when they do not fit at all.
     """
     # Squares of one size for all: the largest chart gets _PROXY_CELLS, small ones a few.
     cell = max(max(float(chart.uv.max()) for chart in charts), 1e-9) / _PROXY_CELLS
@@ -128,17 +145,12 @@ def pack_charts(charts: list[FlatChart], texture_size: int) -> list[np.ndarray]:
     resolution = min(texture_size, _PACK_RESOLUTION)
     padding = max(1, round(CHART_PADDING * resolution / texture_size))
     area = sum(float(np.abs(np.cross(*(p.uv[p.faces[:, k]] - p.uv[p.faces[:, 0]] for k in (1, 2)))).sum()) / 2 for p in proxies)
-    fits, misses = 0.0, resolution / np.sqrt(area)  # the proxies cannot cover more than the whole square
-    density, best = 0.85 * misses, None
-    for _ in range(_PACK_STEPS):
-        maps = _pack(proxies, resolution, padding, density)
-        if maps is not None:
-            fits, best = density, maps
-        else:
-            misses = density
-        density = (fits + misses) / 2 if fits > 0 else density * 0.75
-    if best is None:
-        raise RuntimeError(f"xatlas could not pack {len(charts)} charts into one {texture_size}^2 texture")
+    for pad in (padding, 0):  # a tiny texture may hold the charts only without padding
+        best = _densest_packing(proxies, resolution, pad, resolution / np.sqrt(area))
+        if best is not None:
+            break
+    else:
+        return None
     return [((np.column_stack([c.uv, np.ones(len(c.uv))]) @ m.T)[:, :2] / resolution).astype(np.float32) for c, m in zip(charts, best)]
 
 
