@@ -244,17 +244,26 @@ def _squircle(points: np.ndarray, boundary: np.ndarray) -> tuple[np.ndarray, np.
     return boundary, np.stack([np.interp(along, length, curve[:, 0]), np.interp(along, length, curve[:, 1])], axis=1)
 
 
+def face_areas(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """[F] float64 area of each face (``vertices`` [V,3], ``faces`` [F,3])."""
+    corners = vertices[faces].astype(np.float64)
+    return np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1) / 2
+
+
+def _edge_keys(faces: np.ndarray) -> np.ndarray:
+    """[3F] one integer per face edge, equal for the two faces along an edge."""
+    ends = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    return ends[:, 0] * (int(faces.max()) + 1) + ends[:, 1]
+
+
 def _edge_manifold(faces: np.ndarray) -> bool:
     """No edge is shared by more than two faces."""
-    ends = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
-    return bool(np.unique(ends[:, 0] * (int(faces.max()) + 1) + ends[:, 1], return_counts=True)[1].max() <= 2)
+    return bool(np.unique(_edge_keys(faces), return_counts=True)[1].max() <= 2)
 
 
 def _euler(faces: np.ndarray) -> int:
     """V - E + F of a face set; 1 for a disc."""
-    ends = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
-    count = int(faces.max()) + 1
-    return len(np.unique(faces)) - len(np.unique(ends[:, 0] * count + ends[:, 1])) + len(faces)
+    return len(np.unique(faces)) - len(np.unique(_edge_keys(faces))) + len(faces)
 
 
 def _cut_to_disc(used: np.ndarray, faces: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -307,7 +316,7 @@ def flatten_chart(
         return None
     if not np.isfinite(uv).all():  # degenerate faces defeat the solve: cut the region smaller
         return None
-    area = np.linalg.norm(np.cross(points[local[:, 1]] - points[local[:, 0]], points[local[:, 2]] - points[local[:, 0]]), axis=1) / 2
+    area = face_areas(points, local)
     flipped = lambda candidate: int(min((_signed_areas(candidate, local) > 0).sum(), (_signed_areas(candidate, local) < 0).sum()))  # noqa: E731
     data = igl.ARAPData()
     data.max_iter = _ARAP_ITERATIONS
@@ -390,9 +399,8 @@ def layout_charts(vertices: np.ndarray, faces: np.ndarray, max_charts: int = MAX
     faces = np.asarray(faces, dtype=np.int64)
     if len(faces) == 0 or not _edge_manifold(faces):
         return None
-    corners = vertices[faces]
-    area = np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1) / 2
-    centres = corners.mean(axis=1)
+    area = face_areas(vertices, faces)
+    centres = vertices[faces].mean(axis=1)
     adjacency = face_adjacency(faces)
     caster = MeshRaycaster(vertices, faces)
     front = front_region(adjacency, facing_faces(vertices, faces, front_directions(), caster), area)

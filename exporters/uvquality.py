@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import trimesh
 
-from .charts import front_directions, seen_faces
+from .charts import face_areas, front_directions, seen_faces
 from .texture import rasterize_uv
 
 
@@ -97,8 +97,7 @@ def measure_uv_layout(
     seen = seen_faces(vertices, faces, front_directions()) > 0
     front_seams = seen[sides[:, 0]] & seen[sides[:, 1]]
 
-    corners = vertices[faces]
-    area = np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1) / 2
+    area = face_areas(vertices, faces)
     flat = uv[faces].astype(np.float64) * texture_size
     signed = ((flat[:, 1, 0] - flat[:, 0, 0]) * (flat[:, 2, 1] - flat[:, 0, 1])
               - (flat[:, 1, 1] - flat[:, 0, 1]) * (flat[:, 2, 0] - flat[:, 0, 0])) / 2

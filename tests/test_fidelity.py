@@ -122,6 +122,7 @@ def test_auto_level_is_the_default_for_learned_families_and_reported(tmp_path, c
     assert main([*args, "--level", "auto", "--report", "--fidelity-poses", "2", "--fidelity-size", "32"]) == 0
     text = capsys.readouterr().out
     assert "(auto: silhouette IoU" in text and "fidelity vs the model's previews at (yaw, pitch) (-0.50, +0.00), (+0.50, +0.00)" in text
+    assert "\nUV layout: " in text and " charts, the face " in text  # --report measures the atlas too
     assert main([*args, "--level", "0.05", "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)
     assert stats["level"] == 0.05 and stats["level_source"] == "given" and stats["fidelity"] is None

@@ -6,7 +6,7 @@ import trimesh
 
 import aware3d
 from aware3d.exporters import cleanup, marching, texture
-from aware3d.exporters.charts import flatten_chart, front_directions, layout_charts, seen_faces
+from aware3d.exporters.charts import face_adjacency, face_areas, facing_faces, flatten_chart, front_directions, layout_charts, seen_faces
 from aware3d.exporters.marching import Mesh
 from aware3d.exporters.uvquality import measure_uv_layout, seam_edges
 from aware3d.models import demo
@@ -172,3 +172,38 @@ def test_unwrap_without_a_frame_reads_the_mesh_as_the_asset():
     mesh = Mesh(sphere.vertices.astype(np.float32), sphere.faces.astype(np.int32))
     atlas = texture.unwrap(mesh, 256)
     assert atlas.uv.dtype == np.float32 and atlas.faces.dtype == np.int32 and len(atlas.faces) == len(sphere.faces)
+
+
+def test_tiny_textures_still_hold_every_chart():
+    sphere = trimesh.creation.icosphere(subdivisions=3, radius=0.1)
+    mesh = Mesh(sphere.vertices.astype(np.float32), sphere.faces.astype(np.int32))
+    for size in (16, 64):
+        atlas = texture.unwrap(mesh, size)
+        assert 0.0 <= atlas.uv.min() and atlas.uv.max() <= 1.0 and len(atlas.faces) == len(sphere.faces)
+
+
+def test_generate_reports_the_uv_layout(tmp_path, capsys):
+    import json
+
+    from aware3d.app.cli import main
+
+    out = tmp_path / "demo.glb"
+    args = ["generate", "--model", "demo", "--seed", "2", "--resolution", "64", "--texture-size", "128", "--faces", "3000", "-o", str(out)]
+    assert main([*args, "--uv-report", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    layout = stats["uv_layout"]
+    assert layout["num_charts"] >= 2 and layout["front_charts"] >= 1 and 0 < layout["utilisation"] < 1
+    assert "uv_report" in stats["seconds"] and stats["fidelity"] is None
+    assert main(args) == 0
+    assert "UV layout" not in capsys.readouterr().out  # measured only when asked
+
+
+def test_face_helpers_on_small_cases():
+    vertices = np.array([[0, 0, 0], [1, 0, 0], [0, 2, 0], [1, 2, 0]], dtype=np.float64)
+    faces = np.array([[0, 1, 2], [1, 3, 2]])
+    np.testing.assert_allclose(face_areas(vertices, faces), [1.0, 1.0])
+    assert face_adjacency(faces).toarray().tolist() == [[0, 1], [1, 0]]
+    # Two facing squares, one behind the other: the front one hides the back one from +z.
+    layers = np.concatenate([vertices, vertices + [0, 0, -1]])
+    stacked = np.concatenate([faces, faces + 4])
+    assert facing_faces(layers, stacked, np.array([[0.0, 0.0, 1.0]])).tolist() == [True, True, False, False]
