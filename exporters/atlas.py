@@ -4,7 +4,7 @@ Two things xatlas does not do are added here. It packs at a given texel density 
 second atlas when the charts do not fit, with no "fill this square" option, so the density is
 searched by bisection. And its packing time grows with the faces it is given (0.22 s for one
 40k-face chart at 1024^2), too slow to repeat, so it packs a proxy of each chart instead: the
-chart's footprint on a coarse grid, dilated by one cell so it covers every triangle. The
+chart's footprint on a coarse grid (every square a triangle's bounding box touches). The
 similarity xatlas applies to each proxy then moves the real chart.
 """
 
@@ -60,7 +60,7 @@ class _Proxy:
 def _proxy(chart: FlatChart, cell: float) -> _Proxy:
     """Cover ``chart`` with squares of side ``cell`` (metres): every square a triangle's box touches."""
     extent = chart.uv.max(axis=0)
-    shape = (np.ceil(extent / cell).astype(int) + 3)[::-1]  # rows (v), cols (u), with a border for the growth
+    shape = (np.ceil(extent / cell).astype(int) + 3)[::-1]  # rows (v), cols (u), with a border
     corners = chart.uv[chart.local_faces] / cell + 1  # [C,3,2] in cells, shifted past the border
     occupied = np.zeros(shape, dtype=bool)
     # Every triangle marks the cells of its bounding box: conservative and cheap, as the grid is coarse.

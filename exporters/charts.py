@@ -213,6 +213,12 @@ def _signed_areas(uv: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])) / 2
 
 
+def _folded(uv: np.ndarray, faces: np.ndarray) -> int:
+    """Faces whose UV winding disagrees with the chart's majority."""
+    signed = _signed_areas(uv, faces)
+    return int(min((signed > 0).sum(), (signed < 0).sum()))
+
+
 def _stretch(uv: np.ndarray, faces: np.ndarray, area: np.ndarray) -> float:
     density = np.sqrt(np.abs(_signed_areas(uv, faces)) / np.maximum(area, 1e-30))
     low, high = np.percentile(density, [10, 90])
@@ -317,7 +323,6 @@ def flatten_chart(
     if not np.isfinite(uv).all():  # degenerate faces defeat the solve: cut the region smaller
         return None
     area = face_areas(points, local)
-    flipped = lambda candidate: int(min((_signed_areas(candidate, local) > 0).sum(), (_signed_areas(candidate, local) < 0).sum()))  # noqa: E731
     data = igl.ARAPData()
     data.max_iter = _ARAP_ITERATIONS
     try:
@@ -325,7 +330,7 @@ def flatten_chart(
         relaxed = igl.arap_solve(rim, data, uv)
     except RuntimeError:
         relaxed = uv
-    if np.isfinite(relaxed).all() and flipped(relaxed) <= flipped(uv):
+    if np.isfinite(relaxed).all() and _folded(relaxed, local) <= _folded(uv, local):
         uv = relaxed
     # glTF UVs grow downward, so an unmirrored chart of outward-wound faces has negative area.
     if _signed_areas(uv, local).sum() > 0:
@@ -336,7 +341,7 @@ def flatten_chart(
     if not np.isfinite(uv).all():
         return None
     return FlatChart(faces=np.nonzero(chart)[0], vertices=used, local_faces=local, uv=uv - uv.min(axis=0),
-                     flipped=flipped(uv), stretch=_stretch(uv, local, area))
+                     flipped=_folded(uv, local), stretch=_stretch(uv, local, area))
 
 
 def _acceptable(chart: FlatChart) -> bool:
