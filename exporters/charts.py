@@ -302,6 +302,8 @@ def flatten_chart(
     used, inverse = np.unique(faces[chart], return_inverse=True)
     local = inverse.reshape(-1, 3).astype(np.int64)
     points = vertices[used].astype(np.float64)
+    if not _edge_manifold(local):  # libigl's solvers need each edge between at most two faces
+        return None
     if _euler(local) != 1 and cut:
         used, local, points = _cut_to_disc(used, local, points)
     if _euler(local) != 1:  # not a disc
@@ -395,14 +397,17 @@ def layout_charts(vertices: np.ndarray, faces: np.ndarray, max_charts: int = MAX
     The face chart is everything the front views see (:func:`front_region`), kept whole. The rest
     is split along planes, longest axis first, until each piece lies flat with little stretch.
 
+    Edges shared by more than two faces (decimation leaves some on rough surfaces) join no two
+    faces here, so they end up on chart borders.
+
     Returns:
-        The charts, or None for a surface too rough for a few charts: not edge-manifold, a face
-        region no cut makes a disc, or more pieces than ``max_charts`` (a random-weight model's
-        froth). Callers then fall back to xatlas's own charts.
+        The charts, or None for a surface too rough for a few charts: a face region no cut makes
+        a disc, or more pieces than ``max_charts`` (a random-weight model's froth). Callers then
+        fall back to xatlas's own charts.
     """
     vertices = np.asarray(vertices, dtype=np.float64)
     faces = np.asarray(faces, dtype=np.int64)
-    if len(faces) == 0 or not _edge_manifold(faces):
+    if len(faces) == 0:
         return None
     area = face_areas(vertices, faces)
     centres = vertices[faces].mean(axis=1)

@@ -207,3 +207,21 @@ def test_face_helpers_on_small_cases():
     layers = np.concatenate([vertices, vertices + [0, 0, -1]])
     stacked = np.concatenate([faces, faces + 4])
     assert facing_faces(layers, stacked, np.array([[0.0, 0.0, 1.0]])).tolist() == [True, True, False, False]
+
+
+def test_an_edge_between_four_faces_stays_on_a_chart_border(demo_head):
+    """Decimation can leave an edge shared by four faces on a rough surface; the layout keeps its
+    few charts and the whole face chart instead of falling back to xatlas's confetti."""
+    field, mesh = demo_head
+    rotation = field.world_to_asset[:3, :3]
+    positions = _asset_frame(field, mesh)
+    back = int(np.argmin(positions[mesh.faces].mean(axis=1)[:, 2]))
+    a, b = mesh.faces[back, :2]
+    tip = (positions[a] + positions[b]) / 2 + [0.0, 0.0, -0.01]
+    fin = np.linalg.solve(rotation, np.stack([tip, tip + [0.0, 0.005, 0.0]]).T).T.astype(np.float32)
+    count = len(mesh.vertices)
+    rough = Mesh(np.concatenate([mesh.vertices, fin]), np.concatenate([mesh.faces, [[a, b, count], [b, a, count + 1]]]).astype(np.int32))
+    atlas = texture.unwrap(rough, 1024, field.world_to_asset)
+    report = measure_uv_layout(_asset_frame(field, atlas), atlas.faces, atlas.uv, atlas.source_vertex, 1024)
+    assert len(atlas.faces) == len(rough.faces)
+    assert report.num_charts <= 40 and report.front_charts == 1 and report.front_seam_m == 0.0
