@@ -16,7 +16,7 @@ import numpy as np
 import xatlas
 from scipy import ndimage
 
-from .charts import FlatChart
+from .charts import FlatChart, signed_uv_areas
 
 CHART_PADDING = 2
 """Texels between charts (the gutter fill then extends every chart's colour across the gap)."""
@@ -145,7 +145,7 @@ def pack_charts(charts: list[FlatChart], texture_size: int) -> list[np.ndarray] 
     proxies = [_proxy(chart, cell) for chart in charts]
     resolution = min(texture_size, _PACK_RESOLUTION)
     padding = max(1, round(CHART_PADDING * resolution / texture_size))
-    area = sum(float(np.abs(np.cross(*(p.uv[p.faces[:, k]] - p.uv[p.faces[:, 0]] for k in (1, 2)))).sum()) / 2 for p in proxies)
+    area = sum(float(np.abs(signed_uv_areas(proxy.uv, proxy.faces)).sum()) for proxy in proxies)
     for pad in (padding, 0):  # a tiny texture may hold the charts only without padding
         best = _densest_packing(proxies, resolution, pad, resolution / np.sqrt(area))
         if best is not None:

@@ -208,19 +208,21 @@ class FlatChart:
     stretch: float
 
 
-def _signed_areas(uv: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    a, b, c = uv[faces[:, 0]], uv[faces[:, 1]], uv[faces[:, 2]]
+def signed_uv_areas(uv: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """[F] float64 signed area of each face in UV space (``uv`` [V,2], ``faces`` [F,3]);
+    positive for counter-clockwise corners in (u, v)."""
+    a, b, c = (uv[faces[:, k]].astype(np.float64) for k in range(3))
     return ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])) / 2
 
 
 def _folded(uv: np.ndarray, faces: np.ndarray) -> int:
     """Faces whose UV winding disagrees with the chart's majority."""
-    signed = _signed_areas(uv, faces)
+    signed = signed_uv_areas(uv, faces)
     return int(min((signed > 0).sum(), (signed < 0).sum()))
 
 
 def _stretch(uv: np.ndarray, faces: np.ndarray, area: np.ndarray) -> float:
-    density = np.sqrt(np.abs(_signed_areas(uv, faces)) / np.maximum(area, 1e-30))
+    density = np.sqrt(np.abs(signed_uv_areas(uv, faces)) / np.maximum(area, 1e-30))
     low, high = np.percentile(density, [10, 90])
     return float(high / max(low, 1e-30))
 
@@ -335,11 +337,11 @@ def flatten_chart(
     if np.isfinite(relaxed).all() and _folded(relaxed, local) <= _folded(uv, local):
         uv = relaxed
     # glTF UVs grow downward, so an unmirrored chart of outward-wound faces has negative area.
-    if _signed_areas(uv, local).sum() > 0:
+    if signed_uv_areas(uv, local).sum() > 0:
         uv = uv * [-1.0, 1.0] if squircle else uv * [1.0, -1.0]
     if not squircle:
         uv = _upright(uv, points[:, 1])
-    uv *= math.sqrt(area.sum() / max(abs(_signed_areas(uv, local).sum()), 1e-30))
+    uv *= math.sqrt(area.sum() / max(abs(signed_uv_areas(uv, local).sum()), 1e-30))
     if not np.isfinite(uv).all():
         return None
     return FlatChart(faces=np.nonzero(chart)[0], vertices=used, local_faces=local, uv=uv - uv.min(axis=0),
@@ -378,20 +380,7 @@ def _split(adjacency: sp.csr_matrix, centres: np.ndarray, area: np.ndarray, regi
     return [labels == label for label in np.unique(labels[index])]
 
 
-@dataclass(frozen=True)
-class ChartLayout:
-    """A mesh cut into flat charts.
-
-    Attributes:
-        charts: the charts, the face chart first when the mesh has one.
-        front: [F] bool faces of the face chart (the seen faces, a margin and the holes).
-    """
-
-    charts: list[FlatChart]
-    front: np.ndarray
-
-
-def layout_charts(vertices: np.ndarray, faces: np.ndarray, max_charts: int = MAX_CHARTS) -> ChartLayout | None:
+def layout_charts(vertices: np.ndarray, faces: np.ndarray, max_charts: int = MAX_CHARTS) -> list[FlatChart] | None:
     """Cut a mesh (``vertices`` [V,3] asset metres, ``faces`` [F,3]) into at most ``max_charts`` flat charts.
 
     The face chart is everything the front views see (:func:`front_region`), kept whole. The rest
@@ -401,7 +390,7 @@ def layout_charts(vertices: np.ndarray, faces: np.ndarray, max_charts: int = MAX
     faces here, so they end up on chart borders.
 
     Returns:
-        The charts, or None for a surface too rough for a few charts: a face region no cut makes
+        The charts, the face chart first, or None for a surface too rough for a few charts: a face region no cut makes
         a disc, or more pieces than ``max_charts`` (a random-weight model's froth). Callers then
         fall back to xatlas's own charts.
     """
@@ -435,4 +424,4 @@ def layout_charts(vertices: np.ndarray, faces: np.ndarray, max_charts: int = MAX
         if len(parts) < 2:
             return None
         pending.extend(parts)
-    return ChartLayout(charts=charts, front=front)
+    return charts

@@ -62,15 +62,15 @@ def unwrap(mesh: Mesh, texture_size: int = DEFAULT_TEXTURE_SIZE, world_to_asset:
     """
     check_texture_size(texture_size)
     rotation = np.eye(3) if world_to_asset is None else np.asarray(world_to_asset, dtype=np.float64)[:3, :3]
-    layout = layout_charts(mesh.vertices.astype(np.float64) @ rotation.T, mesh.faces)
-    uvs = None if layout is None else pack_charts(layout.charts, texture_size)
+    charts = layout_charts(mesh.vertices.astype(np.float64) @ rotation.T, mesh.faces)
+    uvs = None if charts is None else pack_charts(charts, texture_size)
     if uvs is None:
         return unwrap_patches(mesh.vertices, mesh.faces, texture_size)
-    starts = np.cumsum([0] + [len(chart.vertices) for chart in layout.charts])
-    source = np.concatenate([chart.vertices for chart in layout.charts])
+    starts = np.cumsum([0] + [len(chart.vertices) for chart in charts])
+    source = np.concatenate([chart.vertices for chart in charts])
     return UVMesh(
         vertices=mesh.vertices[source].astype(np.float32),
-        faces=np.concatenate([chart.local_faces + start for chart, start in zip(layout.charts, starts)]).astype(np.int32),
+        faces=np.concatenate([chart.local_faces + start for chart, start in zip(charts, starts)]).astype(np.int32),
         uv=np.concatenate(uvs).astype(np.float32),
         source_vertex=source.astype(np.int64),
     )

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import trimesh
 
-from .charts import face_areas, front_directions, seen_faces
+from .charts import face_areas, front_directions, seen_faces, signed_uv_areas
 from .texture import rasterize_uv
 
 
@@ -98,9 +98,7 @@ def measure_uv_layout(
     front_seams = seen[sides[:, 0]] & seen[sides[:, 1]]
 
     area = face_areas(vertices, faces)
-    flat = uv[faces].astype(np.float64) * texture_size
-    signed = ((flat[:, 1, 0] - flat[:, 0, 0]) * (flat[:, 2, 1] - flat[:, 0, 1])
-              - (flat[:, 1, 1] - flat[:, 0, 1]) * (flat[:, 2, 0] - flat[:, 0, 0])) / 2
+    signed = signed_uv_areas(uv, faces) * texture_size**2  # in texels
     num_charts = int(charts.max()) + 1
     surface = np.bincount(charts, weights=area, minlength=num_charts)
     texels = np.bincount(charts, weights=np.abs(signed), minlength=num_charts)

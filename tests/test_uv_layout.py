@@ -6,7 +6,16 @@ import trimesh
 
 import aware3d
 from aware3d.exporters import cleanup, marching, texture
-from aware3d.exporters.charts import face_adjacency, face_areas, facing_faces, flatten_chart, front_directions, layout_charts, seen_faces
+from aware3d.exporters.charts import (
+    face_adjacency,
+    face_areas,
+    facing_faces,
+    flatten_chart,
+    front_directions,
+    layout_charts,
+    seen_faces,
+    signed_uv_areas,
+)
 from aware3d.exporters.marching import Mesh
 from aware3d.exporters.uvquality import measure_uv_layout, seam_edges
 from aware3d.models import demo
@@ -120,7 +129,7 @@ def test_density_differences_between_charts_are_reported():
     sphere = trimesh.creation.icosphere(subdivisions=3, radius=0.1)
     layout = layout_charts(sphere.vertices, sphere.faces)
     uv_parts, faces, source, start = [], [], [], 0
-    for index, chart in enumerate(layout.charts):
+    for index, chart in enumerate(layout):
         scale = 2.0 if index == 1 else 1.0  # one chart twice as dense
         uv_parts.append(chart.uv * scale)
         faces.append(chart.local_faces + start)
@@ -130,7 +139,7 @@ def test_density_differences_between_charts_are_reported():
     uv = (uv / uv.max()).astype(np.float32)
     source = np.concatenate(source)
     report = measure_uv_layout(sphere.vertices[source], np.concatenate(faces), uv, source, 256)
-    assert len(layout.charts) >= 2
+    assert len(layout) >= 2
     assert report.density_high / report.density_low == pytest.approx(2.0, rel=0.05)
 
 
@@ -142,10 +151,10 @@ def test_a_tube_and_a_torus_are_cut_into_flat_discs():
     tube.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, [1, 0, 0]))  # upright, seen from the side
     for surface in (trimesh.creation.torus(0.1, 0.03, major_sections=64, minor_sections=24), tube):
         layout = layout_charts(surface.vertices, surface.faces)
-        covered = np.concatenate([chart.faces for chart in layout.charts])
+        covered = np.concatenate([chart.faces for chart in layout])
         assert sorted(covered.tolist()) == list(range(len(surface.faces)))
-        assert 1 <= len(layout.charts) <= 40
-        assert sum(chart.flipped for chart in layout.charts) <= 2
+        assert 1 <= len(layout) <= 40
+        assert sum(chart.flipped for chart in layout) <= 2
 
 
 def test_flattening_refuses_what_is_not_a_disc():
@@ -203,6 +212,8 @@ def test_face_helpers_on_small_cases():
     faces = np.array([[0, 1, 2], [1, 3, 2]])
     np.testing.assert_allclose(face_areas(vertices, faces), [1.0, 1.0])
     assert face_adjacency(faces).toarray().tolist() == [[0, 1], [1, 0]]
+    uv = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    np.testing.assert_allclose(signed_uv_areas(uv, np.array([[0, 1, 2], [0, 2, 1]])), [0.5, -0.5])
     # Two facing squares, one behind the other: the front one hides the back one from +z.
     layers = np.concatenate([vertices, vertices + [0, 0, -1]])
     stacked = np.concatenate([faces, faces + 4])
