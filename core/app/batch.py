@@ -1,4 +1,10 @@
-"""Batch export: many seeds to a folder of GLBs plus a manifest, resumable and failure-tolerant."""
+"""Batch export: many seeds to a folder of GLBs plus a manifest, resumable and failure-tolerant.
+
+The driver (:func:`run_batch`) plans the work, records each outcome in the manifest as it arrives
+and removes what killed attempts left behind; an engine exports the assets: :class:`LocalEngine`
+in this process, or :class:`aware3d.app.ray_engine.RayEngine` on a Ray cluster. Both call
+:func:`export_seed`, so the GLBs are the same bytes whichever engine made them.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +13,30 @@ import json
 import logging
 import os
 import re
+import socket
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .. import exporters
 from ..errors import InputError
 from ..exporters import ExportSettings
 from ..io import write_atomic
 from ..models import get_family
+from ..models.base import Generator
 from ..progress import ProgressCallback
 from ..version import __version__
-from .settings import ModelSelection
+from .settings import EngineSettings, ModelSelection
 
 logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
 _MAX_SEEDS = 1_000_000
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
+"""``s3://bucket``, ``gs://bucket`` (and ``s3:/bucket``, which is what a Path makes of them)."""
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -50,12 +63,91 @@ def parse_seeds(text: str) -> list[int]:
 
 @dataclass
 class BatchResult:
-    """What a batch did: the manifest's path, counts, and the failed seeds with their messages."""
+    """What a batch did: the manifest's path, counts, the failed seeds with their messages, and
+    its wall time (``startup_seconds`` of it spent before the first asset could start)."""
 
     manifest: Path
     num_written: int = 0
     num_skipped: int = 0
     failures: dict[int, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    startup_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class AssetOutcome:
+    """One asset's end, as an engine reports it: its statistics, or the error that stopped it.
+
+    Attributes:
+        seed: the identity.
+        worker: who made it (``host:pid`` locally, ``ray:node-ip:pid`` on Ray).
+        stats: :meth:`aware3d.exporters.AssetStats.to_dict`, or None when it failed.
+        error: ``"ErrorType: message"`` when it failed.
+    """
+
+    seed: int
+    worker: str
+    stats: dict[str, Any] | None = None
+    error: str | None = None
+
+
+def worker_name(prefix: str = "") -> str:
+    """``host:pid`` (with ``prefix``): which process made an asset, as the manifest records it."""
+    return f"{prefix}{socket.gethostname()}:{os.getpid()}"
+
+
+def export_seed(gen: Generator, seed: int, path: Path, truncation: float, export: ExportSettings, worker: str) -> AssetOutcome:
+    """Export one batch asset; an error becomes the outcome, so one bad seed never stops a batch."""
+    try:
+        stats = exporters.export_glb(gen.field(seed=seed, truncation=truncation), path, export, generator=gen)
+    except Exception as err:  # one bad asset must not stop the batch; it is reported
+        return AssetOutcome(seed, worker, error=f"{type(err).__name__}: {err}")
+    return AssetOutcome(seed, worker, stats=stats.to_dict())
+
+
+class BatchEngine(Protocol):
+    """What :func:`run_batch` needs of an engine."""
+
+    def describe(self) -> dict[str, Any]:
+        """The loaded model's ``family`` and ``checkpoint_sha256`` (they name the files and the fingerprint)."""
+
+    def run(self, jobs: list[tuple[int, Path]], truncation: float, export: ExportSettings) -> Iterator[AssetOutcome]:
+        """Export each ``(seed, path)`` and yield the outcomes as they finish, in any order."""
+
+    def close(self) -> None:
+        """Release the engine's workers."""
+
+
+class LocalEngine:
+    """Exports in this process, one asset after another, with the generator loaded once."""
+
+    def __init__(self, selection: ModelSelection) -> None:
+        self._gen = selection.load()
+        self._worker = worker_name()
+
+    def describe(self) -> dict[str, Any]:
+        return describe_generator(self._gen)
+
+    def run(self, jobs: list[tuple[int, Path]], truncation: float, export: ExportSettings) -> Iterator[AssetOutcome]:
+        for seed, path in jobs:
+            yield export_seed(self._gen, seed, path, truncation, export, self._worker)
+
+    def close(self) -> None:
+        pass
+
+
+def describe_generator(gen: Generator) -> dict[str, Any]:
+    """What the driver needs of a loaded generator: its family and checkpoint digest."""
+    return {"family": gen.family, "checkpoint_sha256": gen.info.get("checkpoint_sha256")}
+
+
+def open_engine(selection: ModelSelection, engine: EngineSettings, max_workers: int) -> BatchEngine:
+    """The engine ``engine`` names, with the model loaded (on Ray: by each of at most ``max_workers`` actors)."""
+    if engine.engine == "ray":
+        from .ray_engine import RayEngine
+
+        return RayEngine(selection, engine, max_workers)
+    return LocalEngine(selection)
 
 
 MANIFEST_FORMAT = 2
@@ -83,14 +175,25 @@ def settings_fingerprint(settings: dict[str, Any]) -> str:
 
 
 def _remove_stale_temporaries(folder: Path, names: list[str]) -> int:
-    """Delete the temp files a killed run left behind (``write_atomic``'s ``.NAME.*.part``) for
-    this batch's own outputs only; returns how many."""
+    """Delete the temp files a killed run or worker left behind (``write_atomic``'s
+    ``.NAME.*.part``) for this batch's own outputs only; returns how many."""
     removed = 0
     for name in names:
         for stale in folder.glob(f".{name}.*.part"):
             stale.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+def check_batch_folder(folder: str | os.PathLike) -> Path:
+    """``folder`` as an absolute local path, or an InputError for a file or an object-store URL."""
+    if _URL.match(os.fspath(folder)):
+        raise InputError(f"batch output {folder} is a URL; object stores are not supported: give a folder on a filesystem "
+                         "every worker shares (mount the bucket with s3fs/gcsfuse and give the mount's path)")
+    folder = Path(folder).expanduser().absolute()
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"batch output {folder} is a file; give a folder")
+    return folder
 
 
 def run_batch(
@@ -100,58 +203,76 @@ def run_batch(
     truncation: float = 0.7,
     export: ExportSettings | None = None,
     progress: ProgressCallback | None = None,
+    engine: EngineSettings | None = None,
 ) -> BatchResult:
     """Export one GLB per seed into ``folder`` and keep ``manifest.json`` up to date.
 
     Survives being killed at any moment: every file is written to a temp file and renamed (so the
-    manifest is parseable and no GLB is half written at any moment), temp files a killed run left
-    are removed, and a re-run redoes exactly the assets that are not recorded as done with the same
-    settings fingerprint (family, options, checkpoint, truncation, export settings, aware3d
-    version) or whose file is gone. Assets of other seeds already in the manifest are kept. A
-    failing seed is recorded in the manifest and in the result; the others go on.
+    manifest is parseable and no GLB is half written at any moment), temp files a killed run or
+    worker left are removed, and a re-run redoes exactly the assets that are not recorded as done
+    with the same settings fingerprint (family, options, checkpoint, truncation, export settings,
+    aware3d version) or whose file is gone. Assets of other seeds already in the manifest are kept.
+    A failing seed is recorded in the manifest and in the result; the others go on. ``engine``
+    chooses where assets are made (default: this process); the files are the same either way.
 
     Raises:
-        InputError: when ``folder`` is a file or no seeds are given.
+        InputError: when ``folder`` is a file or a URL, or no seeds are given.
     """
-    folder = Path(folder).expanduser()
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"batch output {folder} is a file; give a folder")
+    started = time.perf_counter()
+    folder = check_batch_folder(folder)
     if not seeds:
         raise InputError("no seeds to export")
     export = export or ExportSettings()
-    gen = selection.load()
+    engine_ = open_engine(selection, engine or EngineSettings(), max_workers=len(seeds))
+    try:
+        model = engine_.describe()
+        result = BatchResult(manifest=folder / MANIFEST_NAME, startup_seconds=time.perf_counter() - started)
+        _drive(engine_, model, folder, seeds, selection, truncation, export, progress, result)
+    finally:
+        engine_.close()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _drive(engine: BatchEngine, model: dict[str, Any], folder: Path, seeds: list[int], selection: ModelSelection,
+           truncation: float, export: ExportSettings, progress: ProgressCallback | None, result: BatchResult) -> None:
+    """Plan the batch, hand the engine what is left to do and record each outcome as it arrives."""
     folder.mkdir(parents=True, exist_ok=True)
-    manifest_path = folder / MANIFEST_NAME
-    names = {seed: f"{gen.family}_seed{seed}.glb" for seed in seeds}
+    names = {seed: f"{model['family']}_seed{seed}.glb" for seed in seeds}
     removed = _remove_stale_temporaries(folder, [*names.values(), MANIFEST_NAME])
     if removed:
         logger.info("removed %d temporary files left by an interrupted run", removed)
     settings = {
-        "family": gen.family, "options": get_family(gen.family).resolve_options(selection.options),
-        "checkpoint_sha256": gen.info.get("checkpoint_sha256"), "truncation": truncation,
+        "family": model["family"], "options": get_family(model["family"]).resolve_options(selection.options),
+        "checkpoint_sha256": model["checkpoint_sha256"], "truncation": truncation,
         "export": export.to_dict(), "aware3d_version": __version__,
     }
     fingerprint = settings_fingerprint(settings)
-    manifest = _load_manifest(manifest_path)
-    assets: dict[str, Any] = manifest.get("assets", {})
+    assets: dict[str, Any] = _load_manifest(result.manifest).get("assets", {})
     manifest = {"format": MANIFEST_FORMAT, "settings": settings, "fingerprint": fingerprint, "assets": assets}
-    result = BatchResult(manifest=manifest_path)
-    for done, seed in enumerate(seeds):
-        name = names[seed]
+
+    def finished(seed: int) -> bool:
         entry = assets.get(str(seed), {})
-        if entry.get("status") == "ok" and entry.get("fingerprint") == fingerprint and (folder / name).exists():
-            result.num_skipped += 1
+        return entry.get("status") == "ok" and entry.get("fingerprint") == fingerprint and (folder / names[seed]).exists()
+
+    jobs = [(seed, folder / names[seed]) for seed in seeds if not finished(seed)]
+    result.num_skipped = len(seeds) - len(jobs)
+    if progress is not None and result.num_skipped:
+        progress("batch", result.num_skipped, len(seeds))
+    for done, outcome in enumerate(engine.run(jobs, truncation, export), start=result.num_skipped + 1):
+        name = names[outcome.seed]
+        entry = {"file": name, "fingerprint": fingerprint, "worker": outcome.worker}
+        if outcome.error is None and not (folder / name).exists():
+            outcome = AssetOutcome(outcome.seed, outcome.worker, error=(
+                f"OutputError: worker {outcome.worker} wrote {name} where this machine cannot see it; "
+                f"the output folder must be on a filesystem every worker shares"))
+        if outcome.error is None:
+            assets[str(outcome.seed)] = {**entry, "status": "ok", "stats": outcome.stats}
+            result.num_written += 1
         else:
-            try:
-                field_ = gen.field(seed=seed, truncation=truncation)
-                stats = exporters.export_glb(field_, folder / name, export, generator=gen)
-                assets[str(seed)] = {"file": name, "status": "ok", "fingerprint": fingerprint, "stats": stats.to_dict()}
-                result.num_written += 1
-            except Exception as err:  # one bad asset must not stop the batch; it is reported
-                message = f"{type(err).__name__}: {err}"
-                assets[str(seed)] = {"file": name, "status": "failed", "fingerprint": fingerprint, "error": message}
-                result.failures[seed] = message
-            write_atomic(manifest_path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+            assets[str(outcome.seed)] = {**entry, "status": "failed", "error": outcome.error}
+            result.failures[outcome.seed] = outcome.error
+        _remove_stale_temporaries(folder, [name])  # what a worker killed mid-write left
+        write_atomic(result.manifest, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
         if progress is not None:
-            progress("batch", done + 1, len(seeds))
-    return result
+            progress("batch", done, len(seeds))

@@ -22,7 +22,7 @@ from typing import Any, Literal, NoReturn
 
 from ..errors import Aware3DError, InputError
 from ..settings import Settings, SettingsError
-from .settings import ModelSelection, PreviewSettings
+from .settings import EngineSettings, ModelSelection, PreviewSettings
 
 _EXIT_USAGE = 2
 _EXIT_INTERRUPTED = 130
@@ -226,9 +226,11 @@ def _batch(args: argparse.Namespace) -> int:
     export = settings_from_args(ExportSettings, args)
     seeds = parse_seeds(args.seeds)
     preview = settings_from_args(PreviewSettings, args)
-    result = run_batch(args.output, seeds, _selection(args), preview.truncation, export, progress=_make_progress())
-    print(f"{result.num_written} written, {result.num_skipped} already done, {len(result.failures)} failed; manifest: {result.manifest}")
-    for seed, message in result.failures.items():
+    engine = settings_from_args(EngineSettings, args)
+    result = run_batch(args.output, seeds, _selection(args), preview.truncation, export, progress=_make_progress(), engine=engine)
+    print(f"{result.num_written} written, {result.num_skipped} already done, {len(result.failures)} failed in {result.seconds:.1f} s "
+          f"({result.startup_seconds:.1f} s starting); manifest: {result.manifest}")
+    for seed, message in sorted(result.failures.items()):
         sys.stderr.write(f"aware3d batch: seed {seed} failed: {message}\n")
     return 1 if result.failures else 0
 
@@ -310,12 +312,13 @@ def _configure_generate(parser: argparse.ArgumentParser) -> None:
 def _configure_batch(parser: argparse.ArgumentParser) -> None:
     from ..exporters import ExportSettings
 
-    parser.add_argument("-o", "--output", type=Path, required=True, help="folder for the GLBs and manifest.json")
+    parser.add_argument("-o", "--output", required=True, help="folder for the GLBs and manifest.json (every Ray worker must see it)")
     parser.add_argument("--seeds", required=True, help="seeds: a range 0-19, a list 1,5,9, or both 0-4,10")
     _add_model_arguments(parser)
     add_settings_arguments(parser, PreviewSettings, keys=("truncation",))
     add_settings_arguments(parser, ExportSettings)
     parser.add_argument("--no-texture", dest="textured", action="store_false", help="same as --no-textured")
+    add_settings_arguments(parser, EngineSettings)
 
 
 def _configure_models(parser: argparse.ArgumentParser) -> None:

@@ -365,4 +365,7 @@ def _spec(gen) -> dict[str, Any]:
 def serve(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
     """Run the worker on the process's stdin/stdout (or the given streams)."""
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="aware3d serve: %(message)s")
-    return Worker(stdin or sys.stdin, stdout or sys.stdout).serve()
+    protocol = stdout or sys.stdout
+    if stdout is None:  # stray prints (Ray's driver prints its workers' errors to sys.stdout) must not corrupt the protocol
+        sys.stdout = sys.stderr
+    return Worker(stdin or sys.stdin, protocol).serve()

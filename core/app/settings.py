@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..models.base import MAX_SEED, Generator
-from ..settings import Settings, setting
+from ..settings import Settings, SettingsError, setting
 
 MAX_PREVIEW_SIZE = 4096
 """A 4096^2 preview is 16.8 M rays; larger asks would exhaust memory rather than help anyone."""
@@ -66,3 +66,33 @@ class PreviewSettings(Settings):
     radius: float | None = setting(None, "camera distance in world units (default: the model's own)", minimum=1e-6)
     fov: float | None = setting(None, "field of view in degrees (default: the model's own)", minimum=1e-3, maximum=179.0)
     size: int = setting(256, "preview width and height in pixels", minimum=1, maximum=MAX_PREVIEW_SIZE)
+
+
+@dataclass(frozen=True)
+class EngineSettings(Settings):
+    """Where a batch runs: in this process, or on the actors of a Ray cluster.
+
+    None of these shapes an asset's bytes, so none enters a batch's settings fingerprint: a batch
+    started on one engine resumes on the other.
+
+    Attributes:
+        engine: ``local`` (this process, one asset after another) or ``ray``.
+        address: the Ray cluster to join (``auto``, ``ray://host:port``, ``host:port``); None
+            starts a local Ray instance on this machine.
+        workers: Ray actors, each loading the model once; None fits as many as the cluster holds.
+        cpus_per_worker: CPUs Ray reserves for each actor, which also sets its torch threads.
+        gpus_per_worker: GPUs Ray reserves for each actor (fractions share a GPU); 0 runs on CPUs.
+    """
+
+    engine: Literal["local", "ray"] = setting("local", "where the batch runs: this process, or a Ray cluster")
+    address: str | None = setting(None, "Ray cluster to join: auto, ray://host:port or host:port (default: start a local Ray)")
+    workers: int | None = setting(None, "Ray workers, each loading the model once (default: as many as the cluster holds)", minimum=1)
+    cpus_per_worker: float = setting(1.0, "CPUs each Ray worker reserves; also its torch threads", minimum=0.01)
+    gpus_per_worker: float = setting(0.0, "GPUs each Ray worker reserves (0.5 shares a GPU between two)", minimum=0.0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.engine == "local":
+            for key, default in (("address", None), ("workers", None), ("cpus_per_worker", 1.0), ("gpus_per_worker", 0.0)):
+                if getattr(self, key) != default:
+                    raise SettingsError(key, f"{key} is a Ray setting; choose the ray engine or leave it out")
