@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import bpy
-from bpy.props import CollectionProperty, EnumProperty, IntProperty, StringProperty
+from bpy.props import CollectionProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
 from . import runtime
 from .properties import AWARE3D_PG_checkpoint
@@ -35,6 +35,19 @@ class AWARE3D_AP_preferences(bpy.types.AddonPreferences):
         name="Output folder", subtype="DIR_PATH",
         description="Where previews and GLBs are written (empty: this extension's user folder)",
     )
+    batch_engine: EnumProperty(
+        name="Batch engine",
+        items=[("local", "Local", "The worker exports one asset after another"),
+               ("ray", "Ray", "Ray actors export in parallel, on this machine or on a cluster (needs aware3d[ray])")],
+        default="local",
+    )
+    ray_address: StringProperty(
+        name="Ray address",
+        description="Cluster to join: auto, ray://host:port or host:port (empty: start Ray on this machine); "
+                    "the batch folder must be on a filesystem every node shares",
+    )
+    ray_workers: IntProperty(name="Workers", description="Ray workers (0: as many as the cluster holds)", default=0, min=0)
+    ray_gpus_per_worker: FloatProperty(name="GPUs per worker", description="0 runs the workers on CPUs", default=0.0, min=0.0)
     checkpoints: CollectionProperty(type=AWARE3D_PG_checkpoint)
     active_checkpoint: IntProperty(default=0)
 
@@ -45,6 +58,12 @@ class AWARE3D_AP_preferences(bpy.types.AddonPreferences):
         row.operator("aware3d.test_connection", text="Test connection", icon="PLUGIN")
         layout.prop(self, "device")
         layout.prop(self, "output_dir")
+        layout.prop(self, "batch_engine", expand=True)
+        if self.batch_engine == "ray":
+            layout.prop(self, "ray_address")
+            row = layout.row()
+            row.prop(self, "ray_workers")
+            row.prop(self, "ray_gpus_per_worker")
         layout.label(text="Checkpoints")
         row = layout.row()
         row.template_list("AWARE3D_UL_checkpoints", "", self, "checkpoints", self, "active_checkpoint", rows=3)

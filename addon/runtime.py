@@ -264,7 +264,7 @@ def request_params(context, method: str) -> dict[str, Any]:
     params = _model_params(context)
     if method == "batch":
         folder = bpy.path.abspath(settings.batch_folder) if settings.batch_folder else os.path.join(output_dir(context), "batch")
-        return {**params, "truncation": float(settings.truncation), **_export_params(settings),
+        return {**params, "truncation": float(settings.truncation), **_export_params(settings), **_engine_params(context),
                 "folder": folder, "seeds": settings.batch_seeds}
     params.update(_identity_params(settings))
     params.update(_pose_params(settings))
@@ -276,6 +276,15 @@ def request_params(context, method: str) -> dict[str, Any]:
     params["output"] = stem + ".glb"
     params["preview"] = stem + ".png" if settings.save_preview else None
     return params
+
+
+def _engine_params(context) -> dict[str, Any]:
+    """Where the worker runs a batch (the preferences): itself, or Ray actors."""
+    prefs = addon_prefs(context)
+    if prefs.batch_engine != "ray":
+        return {"engine": "local", "address": None, "workers": None, "cpus_per_worker": 1.0, "gpus_per_worker": 0.0}
+    return {"engine": "ray", "address": prefs.ray_address.strip() or None, "workers": prefs.ray_workers or None,
+            "cpus_per_worker": 1.0, "gpus_per_worker": float(prefs.ray_gpus_per_worker)}
 
 
 # --- the worker -----------------------------------------------------------------------------
@@ -444,7 +453,8 @@ def _apply_result(scene, job: Job, result: dict[str, Any]) -> None:
         settings.status = import_summary(objects[0].name if objects else "nothing", result["stats"])
     elif job.kind == "batch":
         failed = len(result.get("failures", {}))
-        settings.status = f"batch: {result['written']} written, {result['skipped']} already done, {failed} failed"
+        settings.status = (f"batch: {result['written']} written, {result['skipped']} already done, {failed} failed"
+                           f" in {result.get('seconds', 0):.0f} s")
         if failed:
             settings.last_error = "; ".join(f"seed {k}: {v}" for k, v in result["failures"].items())
     elif job.kind == "ping":

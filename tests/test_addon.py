@@ -16,7 +16,7 @@ import pytest
 
 import aware3d
 from aware3d.app import serve
-from aware3d.app.settings import ModelSelection, PreviewSettings
+from aware3d.app.settings import EngineSettings, ModelSelection, PreviewSettings
 from aware3d.cameras import EG3D_CONVENTION, PIGAN_CONVENTION, CameraSpec, Pose, pose_to_blender_camera
 from aware3d.exporters import ExportSettings
 from aware3d.fields import WorldFrame
@@ -314,6 +314,26 @@ def test_request_keys_are_the_worker_accepted_keys(blender, tmp_path, method):
             assert export.coarse_resolution == 32 and export.target_faces == 50_000
         if method == "generate":
             assert (params["preview"] is None) == defaults and params["output"].endswith(".glb")
+        if method == "batch":
+            assert EngineSettings.from_mapping(params, ignore=tuple(params)).engine == "local"
+
+
+def test_the_batch_engine_preference_reaches_the_worker(blender):
+    """Preferences -> Batch engine Ray, an address, workers and GPUs become the batch request's engine settings."""
+    bpy, runtime = blender
+    _fresh_scene(bpy)
+    prefs = runtime.addon_prefs()
+    prefs.batch_engine, prefs.ray_address, prefs.ray_workers, prefs.ray_gpus_per_worker = "ray", " ray://head:10001 ", 4, 0.5
+    try:
+        params = runtime.request_params(bpy.context, "batch")
+        prefs.ray_address, prefs.ray_workers = "", 0
+        defaults = runtime.request_params(bpy.context, "batch")
+    finally:
+        prefs.batch_engine, prefs.ray_address, prefs.ray_workers, prefs.ray_gpus_per_worker = "local", "", 0, 0.0
+    engine = EngineSettings.from_mapping(params, ignore=tuple(params))
+    assert (engine.engine, engine.address, engine.workers, engine.gpus_per_worker) == ("ray", "ray://head:10001", 4, 0.5)
+    engine = EngineSettings.from_mapping(defaults, ignore=tuple(defaults))
+    assert (engine.engine, engine.address, engine.workers) == ("ray", None, None)  # start Ray here, as many workers as fit
 
 
 def test_bake_views_and_fidelity_reach_the_worker_and_the_status(blender):
@@ -507,7 +527,7 @@ def test_batch_export_from_the_panel(blender, tmp_path):
     settings.resolution, settings.texture_size = "128", "256"
     assert bpy.ops.aware3d.batch() == {"FINISHED"}
     _drive(bpy, runtime)
-    assert settings.status == "batch: 2 written, 0 already done, 0 failed", settings.status
+    assert re.fullmatch(r"batch: 2 written, 0 already done, 0 failed in \d+ s", settings.status), settings.status
     assert (tmp_path / "demo_seed0.glb").exists() and (tmp_path / "manifest.json").exists()
 
 

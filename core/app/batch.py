@@ -80,7 +80,7 @@ class AssetOutcome:
 
     Attributes:
         seed: the identity.
-        worker: who made it (``host:pid`` locally, ``ray:node-ip:pid`` on Ray).
+        worker: who made it (``host:pid`` locally, ``ray:host:pid`` on Ray).
         stats: :meth:`aware3d.exporters.AssetStats.to_dict`, or None when it failed.
         error: ``"ErrorType: message"`` when it failed.
     """

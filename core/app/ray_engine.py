@@ -44,11 +44,10 @@ class ExportWorker:
     """What one Ray actor runs: the model, loaded once, and one asset at a time."""
 
     def __init__(self, selection: ModelSelection, threads: int) -> None:
-        import ray
         import torch
 
         torch.set_num_threads(threads)
-        self._worker = worker_name(f"ray:{ray.util.get_node_ip_address()}/")
+        self._worker = worker_name("ray:")
         try:
             self._gen, self._error = selection.load(), None
         except Aware3DError as err:  # kept for describe(): Ray passes a method's exception on intact, a constructor's as text

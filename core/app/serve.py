@@ -33,7 +33,7 @@ from typing import IO, Any
 from ..errors import Aware3DError, CheckpointError, InputError
 from ..exporters import ExportSettings
 from ..settings import SettingsError, short_repr
-from .settings import ModelSelection, PreviewSettings
+from .settings import EngineSettings, ModelSelection, PreviewSettings
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ _METHOD_KEYS: dict[str, tuple[str, ...]] = {
     "cancel": ("target",),
     "preview": ModelSelection.keys() + PreviewSettings.keys() + ("output",),
     "generate": ModelSelection.keys() + PreviewSettings.keys() + ExportSettings.keys() + ("output", "preview"),
-    "batch": ModelSelection.keys() + ("truncation",) + ExportSettings.keys() + ("folder", "seeds"),
+    "batch": ModelSelection.keys() + ("truncation",) + ExportSettings.keys() + EngineSettings.keys() + ("folder", "seeds"),
 }
 
 
@@ -341,6 +341,7 @@ class Worker:
         selection = ModelSelection.from_mapping(params, ignore=tuple(params))
         truncation = PreviewSettings.from_mapping(params, ignore=tuple(params)).truncation  # batch accepts no other preview key
         export = ExportSettings.from_mapping(params, ignore=tuple(params))
+        engine = EngineSettings.from_mapping(params, ignore=tuple(params))
         seeds = params.get("seeds")
         if not isinstance(seeds, str):
             raise SettingsError("seeds", f"seeds must be a string such as '0-9' or '1,5,9', got {short_repr(seeds)}")
@@ -349,9 +350,9 @@ class Worker:
         except InputError as err:
             raise SettingsError("seeds", str(err)) from err
         folder = _folder_param(params, "folder")
-        result = run_batch(folder, seed_list, selection, truncation, export, progress=progress)
+        result = run_batch(folder, seed_list, selection, truncation, export, progress=progress, engine=engine)
         return {"manifest": str(result.manifest), "written": result.num_written, "skipped": result.num_skipped,
-                "failures": {str(k): v for k, v in result.failures.items()}}
+                "failures": {str(k): v for k, v in sorted(result.failures.items())}, "seconds": round(result.seconds, 2)}
 
 
 def _spec(gen) -> dict[str, Any]:
