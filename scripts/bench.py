@@ -4,6 +4,7 @@ seconds per stage of one ``generate``) and EG3D at its full ffhq512-128 size wit
 when present, on CUDA.
 
     python scripts/bench.py [--skip-dense-512] [--device cpu|cuda|all] [--family demo|eg3d|panohead|all] [--no-fidelity] [--no-uv]
+                            [--batch-seeds N]
 
 With fidelity (the default), each family also reports, for one asset at 256^3 with a 1024^2
 texture: the automatic level's seconds and share of the export, and the asset's fidelity to the
@@ -11,6 +12,10 @@ model's previews (5 held-out poses) with the field bake and with ``--bake views`
 views cost. pi-GAN, GRAM, GRAF and CIPS-3D run on the tests' small official-format files.
 With the UV figures (the default), each family also reports one asset's UV atlas at the default
 50k faces and 1024^2 (:mod:`aware3d.exporters.uvquality`) and the unwrap's seconds.
+The batch figures (demo; ``--batch-seeds 0`` skips them) time fresh ``aware3d batch`` runs of
+N assets: the local engine at one torch thread and at the default, and Ray (``--engine ray``, a
+fresh local instance) with 1 and 2 workers of one CPU thread each; start-up (Ray, workers
+loading the model) is reported apart from the per-asset time.
 
 Speed targets (2-core CPU): demo ``generate`` end to end <= 15 s (256^3, 1024^2 texture); sparse
 marching cubes >= 15x fewer queries than dense at 256^3 and >= 40x at 512^3; EG3D backbone <= 3 s
@@ -22,7 +27,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -194,6 +202,48 @@ def bench_cli(tmp: str = "/tmp/aware3d-bench.glb") -> float:
     return round(time.perf_counter() - started, 2)
 
 
+_BATCH_LINE = re.compile(r"(\d+) written, \d+ already done, (\d+) failed in ([\d.]+) s \(([\d.]+) s starting\)")
+
+
+def _batch_run(seeds: int, folder: Path, engine: list[str], threads: int | None) -> dict:
+    """One fresh ``aware3d batch`` of the demo at the default export settings; its seconds, split
+    into start-up (Ray, workers loading the model) and assets."""
+    env = dict(os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {}))
+    shutil.rmtree(folder, ignore_errors=True)
+    command = [sys.executable, "-m", "aware3d", "batch", "--model", "demo", "--device", "cpu", "--seeds", f"0-{seeds - 1}",
+               "-o", str(folder), *engine]
+    output = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
+    written, failed, seconds, starting = _BATCH_LINE.search(output).groups()
+    assert int(written) == seeds and int(failed) == 0, output
+    working = float(seconds) - float(starting)
+    assets = json.loads((folder / "manifest.json").read_text())["assets"].values()
+    exporting = sum(sum(entry["stats"]["seconds"].values()) for entry in assets) / seeds
+    return {"seconds": float(seconds), "startup_seconds": float(starting), "seconds_per_asset": round(working / seeds, 2),
+            "export_stages_seconds_per_asset": round(exporting, 2), "outside_stages_seconds_per_asset": round(working / seeds - exporting, 3),
+            "assets_per_minute": round(60 * seeds / working, 2), "assets_per_minute_with_startup": round(60 * seeds / float(seconds), 2)}
+
+
+def bench_batch(seeds: int, folder: Path) -> dict:
+    """Assets per minute on the demo (256^3, 50k faces, 1024^2): the local engine with one torch
+    thread and with the default threads, Ray with 1 and 2 single-thread workers (a fresh local Ray
+    each), and Ray's overhead per asset: the time per asset outside the export's own stages
+    (sampling the identity, scheduling, results, the manifest) on Ray with one worker minus the same
+    on the single-thread local engine. Differencing the outside time, not the totals, keeps the
+    export stages' run-to-run noise (about +-15 % on 2 cores) out of the overhead."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return {"error": "Ray is not installed: pip install 'aware3d[ray]'"}
+    out = {"seeds": seeds, "local_1_thread": _batch_run(seeds, folder, [], threads=1),
+           "local_default_threads": _batch_run(seeds, folder, [], threads=None)}
+    for workers in (1, 2):
+        out[f"ray_{workers}_workers"] = _batch_run(seeds, folder, ["--engine", "ray", "--workers", str(workers), "--cpus-per-worker", "1"], 1)
+    out["ray_2_workers"].pop("outside_stages_seconds_per_asset")  # two workers overlap: no per-asset outside time
+    outside = {key: out[key]["outside_stages_seconds_per_asset"] for key in ("ray_1_workers", "local_1_thread")}
+    out["ray_overhead_seconds_per_asset"] = round(outside["ray_1_workers"] - outside["local_1_thread"], 3)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-dense-512", action="store_true", help="skip the dense 512^3 reference (about 2 minutes on 2 cores)")
@@ -201,6 +251,7 @@ def main() -> int:
     parser.add_argument("--family", default="all", choices=("all", "demo", "eg3d", "panohead", "pigan", "gram", "graf", "cips3d"))
     parser.add_argument("--no-fidelity", dest="fidelity", action="store_false", help="skip the automatic level and fidelity figures")
     parser.add_argument("--no-uv", dest="uv", action="store_false", help="skip the UV layout figures")
+    parser.add_argument("--batch-seeds", type=int, default=6, help="assets per batch run in the engine comparison (0 skips it)")
     parser.add_argument("--snapshots", type=Path, default=Path("/tmp"),
                         help="where the full-size random-weight EG3D and PanoHead snapshots are written (kept for the next run)")
     args = parser.parse_args()
@@ -217,6 +268,8 @@ def main() -> int:
             report["demo_fidelity"] = [bench_fidelity(aware3d.load_generator(family="demo", device=d)) for d in devices]
         if args.uv:
             report["demo_uv_layout"] = bench_uv_layout(aware3d.load_generator(family="demo", device="cpu"))
+        if args.batch_seeds > 0:
+            report["batch_engines"] = bench_batch(args.batch_seeds, args.snapshots / "aware3d-bench-batch")
     for family in ("eg3d", "panohead"):
         if args.family in ("all", family):
             snapshot = full_size_snapshot(family, args.snapshots / f"aware3d-bench-{family}.pkl")

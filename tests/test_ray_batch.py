@@ -267,3 +267,31 @@ def test_serve_keeps_stray_prints_off_the_protocol():
     assert result.returncode == 0, result.stderr
     assert [json.loads(line)["id"] for line in result.stdout.splitlines()] == [1, 2]
     assert "a library printing to stdout" in result.stderr
+
+
+def test_the_manifest_is_rewritten_at_most_a_tenth_of_the_time(tmp_path, monkeypatch):
+    """A write that takes 0.3 s (a 10 000-asset manifest) waits 2.7 s before the next; a 1 ms write
+    (a small manifest) happens after every asset; a forced write always happens."""
+    import aware3d.app.batch as batch
+
+    clock = {"now": 0.0, "write": 0.3}
+
+    def write_atomic(path, data):
+        clock["now"] += clock["write"]
+        Path(path).write_bytes(data)
+
+    monkeypatch.setattr(batch.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(batch, "write_atomic", write_atomic)
+    writer = batch.ManifestWriter(tmp_path / "manifest.json")
+    written = []
+    for asset in range(20):  # an asset finishes every 0.5 s
+        written.append(writer.write({"assets": asset}))
+        clock["now"] += 0.5
+    assert [i for i, w in enumerate(written) if w] == [0, 6, 12, 18]  # each 0.3 s write, then 2.7 s without one
+    assert writer.write({"assets": "last"}, force=True) and json.loads((tmp_path / "manifest.json").read_text()) == {"assets": "last"}
+    clock["write"] = 0.001
+    written = []
+    for asset in range(5):
+        clock["now"] += 0.5
+        written.append(writer.write({"assets": asset}))
+    assert written == [True] * 5

@@ -185,6 +185,29 @@ def _remove_stale_temporaries(folder: Path, names: list[str]) -> int:
     return removed
 
 
+class ManifestWriter:
+    """Writes the manifest atomically, at most once per ten times its last write took.
+
+    A 10 000-asset manifest is about 15 MB of JSON: rewritten after every asset, as a small one is,
+    it would make the driver the bottleneck of a large cluster and write terabytes. Throttled, the
+    driver spends at most a tenth of its time on it; after a kill, the assets finished since the
+    last write are redone, as any unrecorded asset is.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._next = 0.0
+
+    def write(self, manifest: dict[str, Any], force: bool = False) -> bool:
+        """Write ``manifest`` if it is due (or ``force``); returns whether it was written."""
+        started = time.monotonic()
+        if not force and started < self._next:
+            return False
+        write_atomic(self.path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+        self._next = time.monotonic() + 9 * (time.monotonic() - started)
+        return True
+
+
 def check_batch_folder(folder: str | os.PathLike) -> Path:
     """``folder`` as an absolute local path, or an InputError for a file or an object-store URL."""
     if _URL.match(os.fspath(folder)):
@@ -225,54 +248,72 @@ def run_batch(
     export = export or ExportSettings()
     engine_ = open_engine(selection, engine or EngineSettings(), max_workers=len(seeds))
     try:
-        model = engine_.describe()
         result = BatchResult(manifest=folder / MANIFEST_NAME, startup_seconds=time.perf_counter() - started)
-        _drive(engine_, model, folder, seeds, selection, truncation, export, progress, result)
+        ledger = _Ledger.open(folder, seeds, engine_.describe(), selection, truncation, export)
+        jobs = [(seed, folder / ledger.names[seed]) for seed in seeds if not ledger.finished(seed)]
+        result.num_skipped = len(seeds) - len(jobs)
+        if progress is not None and result.num_skipped:
+            progress("batch", result.num_skipped, len(seeds))
+        try:
+            for done, outcome in enumerate(engine_.run(jobs, truncation, export), start=result.num_skipped + 1):
+                ledger.enter(outcome, result)
+                if progress is not None:
+                    progress("batch", done, len(seeds))
+        finally:  # also on Ctrl-C or a cancel: what finished stays recorded
+            ledger.writer.write(ledger.manifest, force=True)
     finally:
         engine_.close()
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _drive(engine: BatchEngine, model: dict[str, Any], folder: Path, seeds: list[int], selection: ModelSelection,
-           truncation: float, export: ExportSettings, progress: ProgressCallback | None, result: BatchResult) -> None:
-    """Plan the batch, hand the engine what is left to do and record each outcome as it arrives."""
-    folder.mkdir(parents=True, exist_ok=True)
-    names = {seed: f"{model['family']}_seed{seed}.glb" for seed in seeds}
-    removed = _remove_stale_temporaries(folder, [*names.values(), MANIFEST_NAME])
-    if removed:
-        logger.info("removed %d temporary files left by an interrupted run", removed)
-    settings = {
-        "family": model["family"], "options": get_family(model["family"]).resolve_options(selection.options),
-        "checkpoint_sha256": model["checkpoint_sha256"], "truncation": truncation,
-        "export": export.to_dict(), "aware3d_version": __version__,
-    }
-    fingerprint = settings_fingerprint(settings)
-    assets: dict[str, Any] = _load_manifest(result.manifest).get("assets", {})
-    manifest = {"format": MANIFEST_FORMAT, "settings": settings, "fingerprint": fingerprint, "assets": assets}
+@dataclass
+class _Ledger:
+    """One batch's manifest in memory: which assets are done, and each outcome entered as it arrives."""
 
-    def finished(seed: int) -> bool:
-        entry = assets.get(str(seed), {})
-        return entry.get("status") == "ok" and entry.get("fingerprint") == fingerprint and (folder / names[seed]).exists()
+    folder: Path
+    names: dict[int, str]
+    manifest: dict[str, Any]
+    writer: ManifestWriter
 
-    jobs = [(seed, folder / names[seed]) for seed in seeds if not finished(seed)]
-    result.num_skipped = len(seeds) - len(jobs)
-    if progress is not None and result.num_skipped:
-        progress("batch", result.num_skipped, len(seeds))
-    for done, outcome in enumerate(engine.run(jobs, truncation, export), start=result.num_skipped + 1):
-        name = names[outcome.seed]
-        entry = {"file": name, "fingerprint": fingerprint, "worker": outcome.worker}
-        if outcome.error is None and not (folder / name).exists():
+    @classmethod
+    def open(cls, folder: Path, seeds: list[int], model: dict[str, Any], selection: ModelSelection, truncation: float,
+             export: ExportSettings) -> _Ledger:
+        """The folder's manifest (or a new one) for these settings; removes what killed runs left."""
+        folder.mkdir(parents=True, exist_ok=True)
+        names = {seed: f"{model['family']}_seed{seed}.glb" for seed in seeds}
+        removed = _remove_stale_temporaries(folder, [*names.values(), MANIFEST_NAME])
+        if removed:
+            logger.info("removed %d temporary files left by an interrupted run", removed)
+        settings = {
+            "family": model["family"], "options": get_family(model["family"]).resolve_options(selection.options),
+            "checkpoint_sha256": model["checkpoint_sha256"], "truncation": truncation,
+            "export": export.to_dict(), "aware3d_version": __version__,
+        }
+        path = folder / MANIFEST_NAME
+        manifest = {"format": MANIFEST_FORMAT, "settings": settings, "fingerprint": settings_fingerprint(settings),
+                    "assets": _load_manifest(path).get("assets", {})}
+        return cls(folder, names, manifest, ManifestWriter(path))
+
+    def finished(self, seed: int) -> bool:
+        """Recorded as done with these settings, and its file is there."""
+        entry = self.manifest["assets"].get(str(seed), {})
+        return (entry.get("status") == "ok" and entry.get("fingerprint") == self.manifest["fingerprint"]
+                and (self.folder / self.names[seed]).exists())
+
+    def enter(self, outcome: AssetOutcome, result: BatchResult) -> None:
+        """Record ``outcome`` (in the manifest, when due, and in ``result``)."""
+        name = self.names[outcome.seed]
+        if outcome.error is None and not (self.folder / name).exists():
             outcome = AssetOutcome(outcome.seed, outcome.worker, error=(
                 f"OutputError: worker {outcome.worker} wrote {name} where this machine cannot see it; "
-                f"the output folder must be on a filesystem every worker shares"))
+                "the output folder must be on a filesystem every worker shares"))
+        entry = {"file": name, "fingerprint": self.manifest["fingerprint"], "worker": outcome.worker}
         if outcome.error is None:
-            assets[str(outcome.seed)] = {**entry, "status": "ok", "stats": outcome.stats}
+            self.manifest["assets"][str(outcome.seed)] = {**entry, "status": "ok", "stats": outcome.stats}
             result.num_written += 1
         else:
-            assets[str(outcome.seed)] = {**entry, "status": "failed", "error": outcome.error}
+            self.manifest["assets"][str(outcome.seed)] = {**entry, "status": "failed", "error": outcome.error}
             result.failures[outcome.seed] = outcome.error
-        _remove_stale_temporaries(folder, [name])  # what a worker killed mid-write left
-        write_atomic(result.manifest, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
-        if progress is not None:
-            progress("batch", done, len(seeds))
+        _remove_stale_temporaries(self.folder, [name])  # what a worker killed mid-write left
+        self.writer.write(self.manifest)
