@@ -64,7 +64,8 @@ def parse_seeds(text: str) -> list[int]:
 @dataclass
 class BatchResult:
     """What a batch did: the manifest's path, counts, the failed seeds with their messages, and
-    its wall time (``startup_seconds`` of it spent before the first asset could start)."""
+    its wall time until the last asset was recorded (``startup_seconds`` of it spent before the
+    first asset could start; stopping the engine's workers afterwards is not counted)."""
 
     manifest: Path
     num_written: int = 0
@@ -261,9 +262,9 @@ def run_batch(
                     progress("batch", done, len(seeds))
         finally:  # also on Ctrl-C or a cancel: what finished stays recorded
             ledger.writer.write(ledger.manifest, force=True)
+        result.seconds = time.perf_counter() - started
     finally:
         engine_.close()
-    result.seconds = time.perf_counter() - started
     return result
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import socket
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,8 +78,7 @@ class RayEngine:
         self._owns_ray = not ray.is_initialized()
         self._actors: list[Any] = []
         if self._owns_ray:
-            # Workers' own output stays on their side: the worker protocol owns this process's stdout.
-            ray.init(address=settings.address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+            _join(ray, settings.address)
         try:
             options = {"num_cpus": settings.cpus_per_worker, "num_gpus": settings.gpus_per_worker,
                        "max_restarts": -1, "max_task_retries": ASSET_ATTEMPTS - 1}
@@ -152,6 +153,28 @@ class RayEngine:
         self._actors = []
         if self._owns_ray and self._ray.is_initialized():
             self._ray.shutdown()
+
+
+_HOST_PORT = re.compile(r"^(?:ray://)?\[?([^\[\]/]+?)\]?:(\d+)$")
+
+_CONNECT_SECONDS = 5.0
+"""How long to wait for a Ray head's port to answer: Ray itself retries an unreachable address for minutes."""
+
+
+def _join(ray: Any, address: str | None) -> None:
+    """``ray.init`` for this batch: join ``address`` or start a local instance; a clear sentence if that fails."""
+    where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+    match = _HOST_PORT.match(address or "")
+    if match:
+        try:
+            socket.create_connection((match.group(1), int(match.group(2))), timeout=_CONNECT_SECONDS).close()
+        except OSError as err:
+            raise InputError(f"cannot reach {where} ({err.strerror or err}); is `ray start --head` running there?") from None
+    try:
+        # Workers' own output stays on their side: the worker protocol owns this process's stdout.
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        raise InputError(f"cannot start or join {where}: {err}") from None
 
 
 def _absolute(selection: ModelSelection) -> ModelSelection:
