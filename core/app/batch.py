@@ -3,7 +3,7 @@
 The driver (:func:`run_batch`) plans the work, records each outcome in the manifest as it arrives
 and removes what killed attempts left behind; an engine exports the assets: :class:`LocalEngine`
 in this process, or :class:`aware3d.app.ray_engine.RayEngine` on a Ray cluster. Both call
-:func:`export_seed`, so the GLBs are the same bytes whichever engine made them.
+:func:`aware3d.app.engine.export_seed`, so the GLBs are the same bytes whichever engine made them.
 """
 
 from __future__ import annotations
@@ -13,21 +13,18 @@ import json
 import logging
 import os
 import re
-import socket
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from .. import exporters
 from ..errors import InputError
 from ..exporters import ExportSettings
 from ..io import write_atomic
 from ..models import get_family
-from ..models.base import Generator
 from ..progress import ProgressCallback
 from ..version import __version__
+from .engine import AssetOutcome, BatchEngine, LocalEngine
 from .settings import EngineSettings, ModelSelection
 
 logger = logging.getLogger(__name__)
@@ -73,73 +70,6 @@ class BatchResult:
     failures: dict[int, str] = field(default_factory=dict)
     seconds: float = 0.0
     startup_seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class AssetOutcome:
-    """One asset's end, as an engine reports it: its statistics, or the error that stopped it.
-
-    Attributes:
-        seed: the identity.
-        worker: who made it (``host:pid`` locally, ``ray:host:pid`` on Ray).
-        stats: :meth:`aware3d.exporters.AssetStats.to_dict`, or None when it failed.
-        error: ``"ErrorType: message"`` when it failed.
-    """
-
-    seed: int
-    worker: str
-    stats: dict[str, Any] | None = None
-    error: str | None = None
-
-
-def worker_name(prefix: str = "") -> str:
-    """``host:pid`` (with ``prefix``): which process made an asset, as the manifest records it."""
-    return f"{prefix}{socket.gethostname()}:{os.getpid()}"
-
-
-def export_seed(gen: Generator, seed: int, path: Path, truncation: float, export: ExportSettings, worker: str) -> AssetOutcome:
-    """Export one batch asset; an error becomes the outcome, so one bad seed never stops a batch."""
-    try:
-        stats = exporters.export_glb(gen.field(seed=seed, truncation=truncation), path, export, generator=gen)
-    except Exception as err:  # one bad asset must not stop the batch; it is reported
-        return AssetOutcome(seed, worker, error=f"{type(err).__name__}: {err}")
-    return AssetOutcome(seed, worker, stats=stats.to_dict())
-
-
-class BatchEngine(Protocol):
-    """What :func:`run_batch` needs of an engine."""
-
-    def describe(self) -> dict[str, Any]:
-        """The loaded model's ``family`` and ``checkpoint_sha256`` (they name the files and the fingerprint)."""
-
-    def run(self, jobs: list[tuple[int, Path]], truncation: float, export: ExportSettings) -> Iterator[AssetOutcome]:
-        """Export each ``(seed, path)`` and yield the outcomes as they finish, in any order."""
-
-    def close(self) -> None:
-        """Release the engine's workers."""
-
-
-class LocalEngine:
-    """Exports in this process, one asset after another, with the generator loaded once."""
-
-    def __init__(self, selection: ModelSelection) -> None:
-        self._gen = selection.load()
-        self._worker = worker_name()
-
-    def describe(self) -> dict[str, Any]:
-        return describe_generator(self._gen)
-
-    def run(self, jobs: list[tuple[int, Path]], truncation: float, export: ExportSettings) -> Iterator[AssetOutcome]:
-        for seed, path in jobs:
-            yield export_seed(self._gen, seed, path, truncation, export, self._worker)
-
-    def close(self) -> None:
-        pass
-
-
-def describe_generator(gen: Generator) -> dict[str, Any]:
-    """What the driver needs of a loaded generator: its family and checkpoint digest."""
-    return {"family": gen.family, "checkpoint_sha256": gen.info.get("checkpoint_sha256")}
 
 
 def open_engine(selection: ModelSelection, engine: EngineSettings, max_workers: int) -> BatchEngine:

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..errors import Aware3DError, InputError
 from ..exporters import ExportSettings
-from .batch import AssetOutcome, describe_generator, export_seed, worker_name
+from .engine import AssetOutcome, describe_generator, export_seed, worker_name
 from .settings import EngineSettings, ModelSelection
 
 logger = logging.getLogger(__name__)
