@@ -128,6 +128,19 @@ def test_a_killed_driver_resumes_from_the_manifest_on_disk(tmp_path, validate_gl
     assert report["numErrors"] == 0 and report["numWarnings"] == 0
 
 
+# Before the module's shared instance too: a process already connected to Ray stays on it.
+@needs_ray
+@pytest.mark.parametrize("address", ["127.0.0.1:1", "ray://127.0.0.1:1"])
+def test_an_unreachable_cluster_gets_one_sentence_at_once(tmp_path, capsys, address):
+    from aware3d.app.cli import main
+
+    started = time.monotonic()
+    assert main(["batch", "--model", "demo", "--seeds", "0", "-o", str(tmp_path / "out"), "--engine", "ray", "--address", address]) == 2
+    assert f"cannot reach the Ray cluster at {address}" in capsys.readouterr().err
+    assert time.monotonic() - started < 30  # Ray alone would retry for minutes
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory):
     """A local Ray instance whose workers run the fault hook; yields the fault plan's path."""
@@ -297,14 +310,3 @@ def test_the_manifest_is_rewritten_at_most_a_tenth_of_the_time(tmp_path, monkeyp
         written.append(writer.write({"assets": asset}))
     assert written == [True] * 5
 
-
-@needs_ray
-@pytest.mark.parametrize("address", ["127.0.0.1:1", "ray://127.0.0.1:1"])
-def test_an_unreachable_cluster_gets_one_sentence_at_once(tmp_path, capsys, address):
-    from aware3d.app.cli import main
-
-    started = time.monotonic()
-    assert main(["batch", "--model", "demo", "--seeds", "0", "-o", str(tmp_path / "out"), "--engine", "ray", "--address", address]) == 2
-    assert f"cannot reach the Ray cluster at {address}" in capsys.readouterr().err
-    assert time.monotonic() - started < 30  # Ray alone would retry for minutes
-    assert not (tmp_path / "out").exists()

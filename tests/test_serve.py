@@ -10,7 +10,7 @@ import pytest
 from support import serve_lines
 
 from aware3d.app.serve import accepted_keys
-from aware3d.app.settings import ModelSelection, PreviewSettings
+from aware3d.app.settings import EngineSettings, ModelSelection, PreviewSettings
 from aware3d.exporters import ExportSettings
 
 BAD_PARAMS = {
@@ -64,7 +64,7 @@ def test_accepted_keys_are_the_settings_groups():
     model, preview, export = set(ModelSelection.keys()), set(PreviewSettings.keys()), set(ExportSettings.keys())
     assert accepted_keys("preview") == model | preview | {"output"}
     assert accepted_keys("generate") == model | preview | export | {"output", "preview"}
-    assert accepted_keys("batch") == model | {"truncation"} | export | {"folder", "seeds"}
+    assert accepted_keys("batch") == model | {"truncation"} | export | set(EngineSettings.keys()) | {"folder", "seeds"}
     assert accepted_keys("ping") == frozenset()
     with pytest.raises(ValueError, match="unknown method 'nope'"):
         accepted_keys("nope")

@@ -79,6 +79,8 @@ class RayEngine:
         self._actors: list[Any] = []
         if self._owns_ray:
             _join(ray, settings.address)
+        elif settings.address:
+            logger.warning("this process is already connected to Ray; the batch runs there, not at %s", settings.address)
         try:
             options = {"num_cpus": settings.cpus_per_worker, "num_gpus": settings.gpus_per_worker,
                        "max_restarts": -1, "max_task_retries": ASSET_ATTEMPTS - 1}
