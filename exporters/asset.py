@@ -27,9 +27,10 @@ class AssetStats:
         scale: metres per field unit applied; center: field-world point moved to the origin.
         seconds: wall time per stage (extract, clean, unwrap, bake, write).
         file_size: bytes of the GLB.
-        level_source: where the level came from: ``given``, ``model`` (exact), ``documented`` or ``auto``.
+        level_source: where the level came from: ``given``, ``model`` (exact), ``documented`` or ``auto``;
+            ``relief`` for a relief, which is a depth map with no level.
         level_search: the automatic search's outcome (chosen level, IoU, depth error, range, seconds).
-        bake: the colour source (``surface``, ``ray`` or ``views``).
+        bake: the colour source (``surface``, ``ray`` or ``views``; ``albedo`` for a relief).
         fidelity: the asset against the model's previews (see :class:`aware3d.exporters.fidelity.Fidelity`).
         uv_layout: the UV atlas's figures (see :class:`aware3d.exporters.uvquality.UVLayoutReport`).
     """

@@ -302,5 +302,7 @@ def build_relief_asset(
         center=[float(value) for value in placement.center],
         seconds={key: round(value, 3) for key, value in seconds.items()},
         file_size=len(glb),
+        level_source="relief",
+        bake="albedo",
     )
     return Asset(glb=glb, stats=stats)

@@ -166,10 +166,14 @@ def _generate(args: argparse.Namespace) -> int:
     output = check_output_path(args.output, ".glb")
     if args.preview is not None:
         check_output_path(args.preview, ".png")
-    result = generate_asset(_selection(args).load(), preview, export, output, args.preview, progress=_make_progress())
+    result = generate_asset(_selection(args).load(), preview, export, output, args.preview, progress=_make_progress(), image=args.image)
     stats = result.stats
     if args.as_json:
         print(json.dumps({"output": str(output), **stats.to_dict()}, indent=2))
+    elif stats.level_source == "relief":
+        print(f"{output}: {stats.num_faces} faces, {stats.num_vertices} vertices, an open relief {stats.height_m:.3f} m tall, "
+              f"{stats.texture_size}^2 albedo texture, {stats.file_size / 1e6:.1f} MB; "
+              + ", ".join(f"{k} {v:.2f} s" for k, v in stats.seconds.items()))
     else:
         print(
             f"{output}: {stats.num_faces} faces, {stats.num_vertices} vertices, "
@@ -301,6 +305,7 @@ def _configure_generate(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("-o", "--output", type=Path, required=True, help="GLB file to write")
     parser.add_argument("--preview", type=Path, default=None, help="also render a preview PNG at --yaw/--pitch")
+    parser.add_argument("--image", type=Path, default=None, help="the face image to lift, for models that lift images into reliefs (unsup3d)")
     parser.add_argument("--json", dest="as_json", action="store_true", help="print the mesh statistics as JSON")
     _add_model_arguments(parser)
     add_settings_arguments(parser, PreviewSettings)

@@ -26,6 +26,12 @@ class Licence:
 
 AWARE3D_LICENCE = Licence("MIT (part of aware3d)", "MIT License: the demo model is part of aware3d itself.")
 
+UNSUP3D_LICENCE = Licence(
+    "MIT (Copyright (c) 2020 elliottwu)",
+    "Unsup3d (elliottwu/unsup3d) is under the MIT License: use, copy, modify and redistribute freely, "
+    "keeping its copyright notice.",
+)
+
 PIGAN_LICENCE = Licence(
     "no licence file in the official repository: all rights reserved by its authors",
     "pi-GAN (marcoamonteiro/pi-GAN) has NO licence file: the code and the released weights are "
