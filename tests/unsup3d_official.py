@@ -11,6 +11,7 @@ storages tagged ``cuda:0``, as files written on the authors' GPUs are.
 
 from __future__ import annotations
 
+import copy
 import math
 import sys
 import types
@@ -113,11 +114,11 @@ def save_checkpoint(path: Path, nets: dict[str, _Net], legacy: bool = False, cud
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     optimizers = {}
-    for name, net in nets.items():  # one Adam step each, so the optimizer states hold tensors as trained ones do
-        optimizer = torch.optim.Adam(net.parameters(), lr=1e-4, betas=(0.9, 0.999))
-        net(torch.zeros(1, 3, 64, 64)).sum().backward()
+    for name, net in nets.items():  # one Adam step each (on a copy), so the optimizer states hold tensors as trained ones do
+        trained = copy.deepcopy(net)
+        optimizer = torch.optim.Adam(trained.parameters(), lr=1e-4, betas=(0.9, 0.999))
+        trained(torch.zeros(1, 3, 64, 64)).sum().backward()
         optimizer.step()
-        net.zero_grad()
         optimizers[name.replace("net", "optimizer")] = optimizer.state_dict()
     state = {**{name: net.state_dict() for name, net in nets.items()}, **optimizers, "epoch": epoch}
     tag = (lambda storage: "cuda:0") if cuda_tags else torch.serialization.location_tag
@@ -159,5 +160,5 @@ def face_image(size: int = 96, seed: int = 0) -> np.ndarray:
 
 
 def save_png(path: Path, image: np.ndarray) -> Path:
-    Image.fromarray(np.round(image * 255).astype(np.uint8)).save(path)
+    Image.fromarray(np.round(image * 255).astype(np.uint8)).save(path, format="PNG")
     return path

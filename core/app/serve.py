@@ -46,7 +46,7 @@ _METHOD_KEYS: dict[str, tuple[str, ...]] = {
     "shutdown": (),
     "cancel": ("target",),
     "preview": ModelSelection.keys() + PreviewSettings.keys() + ("output",),
-    "generate": ModelSelection.keys() + PreviewSettings.keys() + ExportSettings.keys() + ("output", "preview"),
+    "generate": ModelSelection.keys() + PreviewSettings.keys() + ExportSettings.keys() + ("output", "preview", "image"),
     "batch": ModelSelection.keys() + ("truncation",) + ExportSettings.keys() + EngineSettings.keys() + ("folder", "seeds"),
 }
 
@@ -104,6 +104,16 @@ def _path_param(params: dict[str, Any], key: str, suffix: str, required: bool = 
         return check_output_path(value, suffix)
     except InputError as err:
         raise SettingsError(key, f"{key}: {err}") from err
+
+
+def _input_param(params: dict[str, Any], key: str) -> Path | None:
+    """An optional input file ``params[key]``: null, or a non-empty path string (read, never written)."""
+    value = params.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise SettingsError(key, f"{key} must be null or a non-empty file path string, got {short_repr(value)}")
+    return Path(value).expanduser()
 
 
 def _folder_param(params: dict[str, Any], key: str) -> Path:
@@ -329,8 +339,9 @@ class Worker:
         export = ExportSettings.from_mapping(params, ignore=tuple(params))
         output = _path_param(params, "output", ".glb")
         preview_path = _path_param(params, "preview", ".png", required=False)
+        image = _input_param(params, "image")
         gen = self._generator(params)
-        result = generate_asset(gen, preview, export, output, preview_path, progress=progress)
+        result = generate_asset(gen, preview, export, output, preview_path, progress=progress, image=image)
         return {"path": str(output), "preview": None if preview_path is None else str(preview_path), "family": gen.family,
                 "seed": preview.seed, "spec": _spec(gen),
                 "stats": result.stats.to_dict()}
