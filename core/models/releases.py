@@ -316,3 +316,24 @@ PANOHEAD_RELEASES: tuple[Release, ...] = (
     _panohead("easy-khair-180-gpc0.8-trans10-025000.pkl", "PanoHead full-head 512 (tri-grid depth 3)"),
     _panohead("ablation-trigridD-1-025000.pkl", "PanoHead ablation, tri-grid depth 1"),
 )
+
+
+# Unsup3d: zips on the authors' VGG page. Source: elliottwu/unsup3d @ dc96141 (master),
+# pretrained/download_pretrained_{celeba,cat,synface,syncar}.sh; the checkpoint names from
+# experiments/test_{celeba,cat,synface,syncar}.yml and the demo's default path.
+_UNSUP3D_SRC = "elliottwu/unsup3d@dc96141 pretrained/download_pretrained_{variant}.sh"
+_UNSUP3D_PAGE = "https://github.com/elliottwu/unsup3d#pretrained-models"
+
+
+def _unsup3d(variant: str, title: str, checkpoint: str) -> Release:
+    url = f"https://www.robots.ox.ac.uk/~vgg/research/unsup3d/data/pretrained_{variant}.zip"
+    files = (RemoteFile(f"pretrained_{variant}.zip", url, _UNSUP3D_SRC.format(variant=variant), archive=True),)
+    return Release("unsup3d", variant, title, files, checkpoint=f"pretrained_{variant}/{checkpoint}", page=_UNSUP3D_PAGE)
+
+
+UNSUP3D_RELEASES: tuple[Release, ...] = (
+    _unsup3d("celeba", "Unsup3d CelebA faces (image to relief)", "checkpoint030.pth"),
+    _unsup3d("cat", "Unsup3d cat faces (image to relief)", "checkpoint100.pth"),
+    _unsup3d("synface", "Unsup3d synthetic faces (image to relief)", "checkpoint030.pth"),
+    _unsup3d("syncar", "Unsup3d synthetic cars (image to relief)", "checkpoint100.pth"),
+)

@@ -307,4 +307,5 @@ FAMILY = FamilySpec(
     state_keys=("netA", "netL"),  # a state-dicts-only file (the Trainer's save_clean_checkpoint) names no class
     variant=variant,
     standins=STANDINS,
+    releases=releases.UNSUP3D_RELEASES,
 )
