@@ -268,6 +268,7 @@ def request_params(context, method: str) -> dict[str, Any]:
                 "folder": folder, "seeds": settings.batch_seeds}
     params.update(_identity_params(settings))
     params.update(_pose_params(settings))
+    params["image"] = None  # models that lift an image (Unsup3d) are not offered by the panel yet
     if method == "preview":
         params["output"] = os.path.join(output_dir(context), f"preview_seed{settings.seed}.png")
         return params
@@ -275,7 +276,6 @@ def request_params(context, method: str) -> dict[str, Any]:
     stem = os.path.join(output_dir(context), f"{_asset_label(context, params['model'])}_seed{settings.seed}_{settings.resolution}")
     params["output"] = stem + ".glb"
     params["preview"] = stem + ".png" if settings.save_preview else None
-    params["image"] = None  # models that lift an image (Unsup3d) are not offered by the panel yet
     return params
 
 

@@ -4,6 +4,7 @@ sentence."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -120,7 +121,7 @@ def test_generate_lifts_a_preview_of_another_family_into_a_valid_glb(release, tm
     (["--image", "NOT_AN_IMAGE"], "is not an image Pillow can read"),
     (["--image", "SMALL"], "too small to hold a face"),
     ([], "give the image (--image PHOTO.png)"),
-    (["--image", "FACE", "--preview", "p.png"], "previews of unsup3d reliefs are not available yet"),
+    (["--image", "FACE", "--preview", "p.png", "--yaw", "2"], "a relief is a frontal height field"),
     (["--image", "FACE", "--resolution", "128"], "--resolution applies to radiance fields"),
 ])
 def test_bad_generate_input_exits_2_and_writes_nothing(release, tmp_path, capsys, monkeypatch, extra, message):
@@ -153,3 +154,36 @@ def test_the_worker_lifts_an_image(release, tmp_path):
     assert finals[1]["event"] == "result" and finals[1]["result"]["family"] == "unsup3d", finals[1]
     assert finals[1]["result"]["stats"]["level_source"] == "relief" and (tmp_path / "face.glb").exists()
     assert (finals[2]["kind"], finals[2]["key"]) == ("BadRequest", "image")
+
+
+def _smooth_relief(gen, image):
+    """The network's relief of ``image`` with a smooth dome for depth and the input as albedo:
+    every quad is kept, so what a preview shows can be checked pixel by pixel."""
+    relief = gen.relief(image=image)
+    ys, xs = np.mgrid[0:64, 0:64] / 63 * 2 - 1
+    depth = (1.0 + 0.03 * (xs**2 + ys**2)).astype(np.float32)
+    return dataclasses.replace(relief, depth=depth, albedo=relief.image, mask=np.ones((64, 64), bool))
+
+
+def test_a_frontal_preview_shows_the_relief_pixel_for_pixel(release):
+    from aware3d.app.export import relief_preview
+    from aware3d.app.settings import PreviewSettings
+
+    gen = aware3d.load_generator(release[1]["zip"])
+    relief = _smooth_relief(gen, face_image(96, seed=5))
+    front = relief_preview(gen, relief, PreviewSettings(size=64)).astype(np.float32) / 255
+    inner = (slice(1, -1), slice(1, -1))  # the outermost pixel centres lie on the mesh's edge
+    np.testing.assert_allclose(front[inner], relief.albedo[inner], atol=1 / 255 + 1e-6)
+    side = relief_preview(gen, relief, PreviewSettings(size=64, yaw=0.5))
+    assert (side == 255).all(axis=2).mean() > (front == 1.0).all(axis=2).mean() + 0.05  # turned: the square is foreshortened
+    with pytest.raises(InputError, match="shown from yaw within ±0.8 rad"):
+        relief_preview(gen, relief, PreviewSettings(yaw=1.0))
+
+
+def test_preview_lifts_and_renders_the_image(release, tmp_path, capsys):
+    face = save_png(tmp_path / "face.png", face_image(80))
+    out = tmp_path / "p.png"
+    assert main(["preview", "--checkpoint", str(release[1]["zip"]), "--image", str(face), "--yaw", "0.4", "--size", "48", "-o", str(out)]) == 0
+    assert Image.open(out).size == (48, 48)
+    assert main(["preview", "--checkpoint", str(release[1]["zip"]), "--image", str(face), "--yaw", "3.1", "-o", str(tmp_path / "q.png")]) == 2
+    assert "a relief is a frontal height field" in capsys.readouterr().err and not (tmp_path / "q.png").exists()

@@ -141,13 +141,11 @@ def _selection(args: argparse.Namespace) -> ModelSelection:
 def _preview(args: argparse.Namespace) -> int:
     """Render a preview PNG of one identity seen from a chosen pose."""
     from ..io import check_output_path, encode_png, write_atomic
-    from .export import pose_of
+    from .export import render_preview
 
     preview = settings_from_args(PreviewSettings, args)
     output = check_output_path(args.output, ".png")
-    pose = pose_of(preview)
-    gen = _selection(args).load()
-    image = gen.render(gen.field(seed=preview.seed, truncation=preview.truncation), pose, size=preview.size, progress=_make_progress())
+    image = render_preview(_selection(args).load(), preview, args.image, progress=_make_progress())
     write_atomic(output, encode_png(image))
     print(output)
     return 0
@@ -296,6 +294,7 @@ def _download(args: argparse.Namespace) -> int:
 
 def _configure_preview(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
+    parser.add_argument("--image", type=Path, default=None, help="the face image to lift, for models that lift images into reliefs (unsup3d)")
     _add_model_arguments(parser)
     add_settings_arguments(parser, PreviewSettings)
 

@@ -6,10 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .. import exporters
-from ..cameras import Pose
+from ..cameras import Pose, pose_to_camera
 from ..errors import InputError
 from ..exporters import AssetStats, ExportSettings
+from ..exporters.relief_view import check_relief_pose, render_relief
+from ..fields import Relief
 from ..io import encode_png, write_atomic
 from ..models import get_family
 from ..models.base import Generator
@@ -48,7 +52,7 @@ def generate_asset(
         InputError: for an image given to a model that samples seeds, or none to one that lifts images.
     """
     if get_family(gen.family).kind == "relief":
-        return _lift_image(gen, export, output, preview_path, progress, image)
+        return _lift_image(gen, export, output, preview_path, progress, image, preview)
     if image is not None:
         raise InputError(f"the {gen.family} model samples identities from seeds; --image is for models that lift "
                          "an image into a relief (unsup3d)")
@@ -63,12 +67,43 @@ def generate_asset(
 
 
 def _lift_image(gen: Generator, export: ExportSettings, output: str | Path, preview_path: str | Path | None,
-                progress: ProgressCallback | None, image: str | Path | None) -> GenerateResult:
-    """An image-lifting model's relief of ``image``, exported to ``output``."""
+                progress: ProgressCallback | None, image: str | Path | None, preview: PreviewSettings | None = None) -> GenerateResult:
+    """An image-lifting model's relief of ``image``, exported to ``output`` (and previewed)."""
+    relief = lift_image(gen, image)
+    if preview_path is not None:
+        check_relief_pose(pose_of(preview))  # before any file is written
+    stats = exporters.export_glb(relief, output, export, generator=gen, progress=progress)
+    if preview_path is not None:
+        write_atomic(preview_path, encode_png(relief_preview(gen, relief, preview)))
+    return GenerateResult(stats=stats, preview=None if preview_path is None else Path(preview_path))
+
+
+def lift_image(gen: Generator, image: str | Path | None) -> Relief:
+    """The relief of ``image`` by an image-lifting model, or one sentence when there is no image."""
     if image is None:
         raise InputError(f"the {gen.family} model lifts a face image into a relief: give the image (--image PHOTO.png)")
-    if preview_path is not None:
-        raise InputError(f"previews of {gen.family} reliefs are not available yet; leave out --preview")
-    relief = gen.relief(image=image)
-    stats = exporters.export_glb(relief, output, export, generator=gen, progress=progress)
-    return GenerateResult(stats=stats, preview=None)
+    return gen.relief(image=image)
+
+
+def relief_preview(gen: Generator, relief: Relief, preview: PreviewSettings) -> np.ndarray:
+    """The relief seen from ``preview``'s pose with the model's camera (fronts only)."""
+    pose = check_relief_pose(pose_of(preview))
+    return render_relief(relief, pose_to_camera(pose, gen.camera), preview.size)
+
+
+def render_preview(gen: Generator, preview: PreviewSettings, image: str | Path | None = None,
+                   progress: ProgressCallback | None = None) -> np.ndarray:
+    """``preview``'s identity seen from its pose: the model's own render of a sampled field, or,
+    for models that lift images, the relief of ``image`` ray-cast.
+
+    Raises:
+        InputError: for an image given to a model that samples seeds, none to one that lifts
+            images, or a pose a relief cannot be seen from.
+    """
+    if get_family(gen.family).kind == "relief":
+        check_relief_pose(pose_of(preview))  # before the image is lifted
+        return relief_preview(gen, lift_image(gen, image), preview)
+    if image is not None:
+        raise InputError(f"the {gen.family} model samples identities from seeds; --image is for models that lift "
+                         "an image into a relief (unsup3d)")
+    return gen.render(gen.field(seed=preview.seed, truncation=preview.truncation), pose_of(preview), size=preview.size, progress=progress)

@@ -45,7 +45,7 @@ _METHOD_KEYS: dict[str, tuple[str, ...]] = {
     "models": (),
     "shutdown": (),
     "cancel": ("target",),
-    "preview": ModelSelection.keys() + PreviewSettings.keys() + ("output",),
+    "preview": ModelSelection.keys() + PreviewSettings.keys() + ("output", "image"),
     "generate": ModelSelection.keys() + PreviewSettings.keys() + ExportSettings.keys() + ("output", "preview", "image"),
     "batch": ModelSelection.keys() + ("truncation",) + ExportSettings.keys() + EngineSettings.keys() + ("folder", "seeds"),
 }
@@ -315,14 +315,14 @@ class Worker:
     def _preview(self, params: dict[str, Any], progress) -> dict[str, Any]:
         from ..cameras import pose_to_camera
         from ..io import encode_png, write_atomic
-        from .export import pose_of
+        from .export import pose_of, render_preview
 
         preview = PreviewSettings.from_mapping(params, ignore=tuple(params))
         output = _path_param(params, "output", ".png")
+        source = _input_param(params, "image")
         pose = pose_of(preview)
         gen = self._generator(params)
-        field = gen.field(seed=preview.seed, truncation=preview.truncation)
-        image = gen.render(field, pose, size=preview.size, progress=progress)
+        image = render_preview(gen, preview, source, progress=progress)
         write_atomic(output, encode_png(image))
         resolved = gen.camera.resolve(pose)
         camera = pose_to_camera(pose, gen.camera)

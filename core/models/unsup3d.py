@@ -227,7 +227,9 @@ class Unsup3dGenerator(Generator):
         self.albedo_net = _load_state(image_to_map(states["netA"], "netA", tanh=True), states["netA"], "netA", path).to(self.device)
         self.light_net = _load_state(image_encoder(states["netL"], "netL"), states["netL"], "netL", path).to(self.device)
         self.view_net = _load_state(image_encoder(states["netV"], "netV"), states["netV"], "netV", path).to(self.device)
-        self.camera = CameraSpec(PIGAN_CONVENTION, radius=1.0, fov=FOV_DEG, pivot=(0.0, 0.0, -1.0))
+        # Previews orbit the official renderer's rotation centre (depth 1) from the official camera;
+        # with the relief camera's fov a frontal 64x64 preview's pixel centres are the relief's.
+        self.camera = CameraSpec(PIGAN_CONVENTION, radius=1.0, fov=relief_camera().fov_deg, pivot=(0.0, 0.0, -1.0))
         self.render_settings = RenderSettings()
         self.info = {
             "family": self.family, "variant": None, "learned": True, "checkpoint_sha256": file_sha256(path),
