@@ -265,7 +265,7 @@ def request_params(context, method: str) -> dict[str, Any]:
     if method == "batch":
         folder = bpy.path.abspath(settings.batch_folder) if settings.batch_folder else os.path.join(output_dir(context), "batch")
         return {**params, "truncation": float(settings.truncation), **_export_params(settings), **_engine_params(context),
-                "folder": folder, "seeds": settings.batch_seeds}
+                "folder": folder, "seeds": settings.batch_seeds, "images": None}
     params.update(_identity_params(settings))
     params.update(_pose_params(settings))
     params["image"] = None  # models that lift an image (Unsup3d) are not offered by the panel yet

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from aware3d.app.batch import run_batch
 from aware3d.app.settings import EngineSettings, ModelSelection
@@ -310,3 +311,24 @@ def test_the_manifest_is_rewritten_at_most_a_tenth_of_the_time(tmp_path, monkeyp
         written.append(writer.write({"assets": asset}))
     assert written == [True] * 5
 
+
+
+@needs_ray
+def test_a_folder_of_images_on_ray_gives_the_local_bytes(ray_cluster, tmp_path):
+    from unsup3d_official import face_image, make_networks, save_checkpoint, save_png
+
+    checkpoint = save_checkpoint(tmp_path / "pretrained_celeba" / "checkpoint030.pth", make_networks(seed=1))
+    images = [save_png(tmp_path / f"face{i}.png", face_image(80, seed=i)) for i in range(3)]
+    selection = ModelSelection(checkpoint=checkpoint)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each Ray worker of one CPU: convolutions sum in another order at other thread counts
+    try:
+        local = run_batch(tmp_path / "local", [], selection, images=images)
+    finally:
+        torch.set_num_threads(threads)
+    remote = run_batch(tmp_path / "ray", [], selection, engine=RAY2, images=images)
+    assert (local.num_written, remote.num_written, remote.failures) == (3, 3, {})
+    for i in range(3):
+        name = f"unsup3d_face{i}.glb"
+        assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+    assert _comparable(_manifest(tmp_path / "ray")) == _comparable(_manifest(tmp_path / "local"))

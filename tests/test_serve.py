@@ -64,7 +64,7 @@ def test_accepted_keys_are_the_settings_groups():
     model, preview, export = set(ModelSelection.keys()), set(PreviewSettings.keys()), set(ExportSettings.keys())
     assert accepted_keys("preview") == model | preview | {"output", "image"}
     assert accepted_keys("generate") == model | preview | export | {"output", "preview", "image"}
-    assert accepted_keys("batch") == model | {"truncation"} | export | set(EngineSettings.keys()) | {"folder", "seeds"}
+    assert accepted_keys("batch") == model | {"truncation"} | export | set(EngineSettings.keys()) | {"folder", "seeds", "images"}
     assert accepted_keys("ping") == frozenset()
     with pytest.raises(ValueError, match="unknown method 'nope'"):
         accepted_keys("nope")

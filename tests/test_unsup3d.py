@@ -187,3 +187,31 @@ def test_preview_lifts_and_renders_the_image(release, tmp_path, capsys):
     assert Image.open(out).size == (48, 48)
     assert main(["preview", "--checkpoint", str(release[1]["zip"]), "--image", str(face), "--yaw", "3.1", "-o", str(tmp_path / "q.png")]) == 2
     assert "a relief is a frontal height field" in capsys.readouterr().err and not (tmp_path / "q.png").exists()
+
+
+def test_a_folder_of_images_is_batched_resumably(release, tmp_path, capsys, validate_glb):
+    images, out = tmp_path / "faces", tmp_path / "out"
+    images.mkdir()
+    save_png(images / "anna.png", face_image(80, seed=1))
+    save_png(images / "ben.jpg", face_image(100, seed=2))
+    save_png(images / "tiny.png", face_image(40))
+    (images / "notes.txt").write_text("not an image; left alone")
+    command = ["batch", "--checkpoint", str(release[1]["zip"]), "--images", str(images), "-o", str(out)]
+    assert main(command) == 1  # tiny.png is too small: recorded, the others made
+    captured = capsys.readouterr()
+    assert "2 written, 0 already done, 1 failed" in captured.out
+    assert "image tiny.png failed: InputError: the image is 40x40 pixels" in captured.err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {k: v["status"] for k, v in manifest["assets"].items()} == {"anna.png": "ok", "ben.jpg": "ok", "tiny.png": "failed"}
+    assert manifest["assets"]["anna.png"]["image"] == str(images / "anna.png")
+    for name in ("unsup3d_anna.glb", "unsup3d_ben.glb"):
+        report = validate_glb(out / name)["issues"]
+        assert report["numErrors"] == 0 and report["numWarnings"] == 0
+    ben = (out / "unsup3d_ben.glb").stat().st_mtime_ns
+    save_png(images / "anna.png", face_image(80, seed=9))  # an edited image is made again; the others are kept
+    assert main(command) == 1
+    assert "1 written, 1 already done, 1 failed" in capsys.readouterr().out
+    assert (out / "unsup3d_ben.glb").stat().st_mtime_ns == ben
+    assert main(["batch", "--checkpoint", str(release[1]["zip"]), "--seeds", "0-2", "-o", str(tmp_path / "seeds")]) == 2
+    assert "give a folder of images (--images FOLDER), not seeds" in capsys.readouterr().err
+    assert not (tmp_path / "seeds").exists()

@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ..checkpoints import file_sha256
+from ..errors import Aware3DError, InputError
 from ..exporters import ExportSettings
 from ..io import write_atomic
 from ..models import get_family
 from ..progress import ProgressCallback
 from ..version import __version__
-from .engine import AssetOutcome, BatchEngine, LocalEngine
+from .engine import AssetOutcome, BatchEngine, LocalEngine, Source
 from .settings import EngineSettings, ModelSelection
 
 logger = logging.getLogger(__name__)
@@ -60,14 +61,14 @@ def parse_seeds(text: str) -> list[int]:
 
 @dataclass
 class BatchResult:
-    """What a batch did: the manifest's path, counts, the failed seeds with their messages, and
+    """What a batch did: the manifest's path, counts, the failed seeds (or image names) with their messages, and
     its wall time until the last asset was recorded (``startup_seconds`` of it spent before the
     first asset could start; stopping the engine's workers afterwards is not counted)."""
 
     manifest: Path
     num_written: int = 0
     num_skipped: int = 0
-    failures: dict[int, str] = field(default_factory=dict)
+    failures: dict[int | str, str] = field(default_factory=dict)
     seconds: float = 0.0
     startup_seconds: float = 0.0
 
@@ -160,38 +161,44 @@ def run_batch(
     export: ExportSettings | None = None,
     progress: ProgressCallback | None = None,
     engine: EngineSettings | None = None,
+    images: list[Path] | None = None,
 ) -> BatchResult:
-    """Export one GLB per seed into ``folder`` and keep ``manifest.json`` up to date.
+    """Export one GLB per seed (or, for models that lift images, per image) into ``folder`` and
+    keep ``manifest.json`` up to date.
 
     Survives being killed at any moment: every file is written to a temp file and renamed (so the
     manifest is parseable and no GLB is half written at any moment), temp files a killed run or
     worker left are removed, and a re-run redoes exactly the assets that are not recorded as done
     with the same settings fingerprint (family, options, checkpoint, truncation, export settings,
-    aware3d version) or whose file is gone. Assets of other seeds already in the manifest are kept.
-    A failing seed is recorded in the manifest and in the result; the others go on. ``engine``
-    chooses where assets are made (default: this process); the files are the same either way.
+    aware3d version), whose image changed or whose file is gone. Assets of other seeds already in
+    the manifest are kept. A failing seed or image is recorded in the manifest and in the result;
+    the others go on. ``engine`` chooses where assets are made (default: this process); the files
+    are the same either way.
 
     Raises:
-        InputError: when ``folder`` is a file or a URL, or no seeds are given.
+        InputError: when ``folder`` is a file or a URL, when neither seeds nor images (or both) are
+            given, when two images share a name, or for seeds given to a model that lifts images
+            (images to one that samples seeds).
     """
     started = time.perf_counter()
     folder = check_batch_folder(folder)
-    if not seeds:
-        raise InputError("no seeds to export")
+    sources = _sources(seeds, images)
     export = export or ExportSettings()
-    engine_ = open_engine(selection, engine or EngineSettings(), max_workers=len(seeds))
+    engine_ = open_engine(selection, engine or EngineSettings(), max_workers=len(sources))
     try:
         result = BatchResult(manifest=folder / MANIFEST_NAME, startup_seconds=time.perf_counter() - started)
-        ledger = _Ledger.open(folder, seeds, engine_.describe(), selection, truncation, export)
-        jobs = [(seed, folder / ledger.names[seed]) for seed in seeds if not ledger.finished(seed)]
-        result.num_skipped = len(seeds) - len(jobs)
+        model = engine_.describe()
+        _check_sources_suit(model["family"], sources)
+        ledger = _Ledger.open(folder, sources, model, selection, truncation, export)
+        jobs = [(source, folder / ledger.names[source]) for source in sources if not ledger.finished(source)]
+        result.num_skipped = len(sources) - len(jobs)
         if progress is not None and result.num_skipped:
-            progress("batch", result.num_skipped, len(seeds))
+            progress("batch", result.num_skipped, len(sources))
         try:
             for done, outcome in enumerate(engine_.run(jobs, truncation, export), start=result.num_skipped + 1):
                 ledger.enter(outcome, result)
                 if progress is not None:
-                    progress("batch", done, len(seeds))
+                    progress("batch", done, len(sources))
         finally:  # also on Ctrl-C or a cancel: what finished stays recorded, and workers killed mid-write leave nothing
             ledger.writer.write(ledger.manifest, force=True)
             _remove_stale_temporaries(folder, list(ledger.names.values()))
@@ -201,52 +208,118 @@ def run_batch(
     return result
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+"""The files ``--images FOLDER`` takes (others in the folder are left alone)."""
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """The image files directly in ``folder`` (not hidden), sorted by name.
+
+    Raises:
+        InputError: for a folder that does not exist or holds no image.
+    """
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise InputError(f"image folder {folder} does not exist or is not a folder")
+    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file())
+    if not images:
+        raise InputError(f"no images in {folder}: it needs files ending in {', '.join(IMAGE_SUFFIXES)}")
+    return images
+
+
+def _sources(seeds: list[int] | None, images: list[Path] | None) -> list[Source]:
+    """What the batch makes assets from: its seeds, or its images as absolute paths."""
+    if seeds and images:
+        raise InputError("give seeds or images, not both: a model samples seeds or lifts images")
+    if not seeds and not images:
+        raise InputError("no seeds or images to export")
+    if seeds:
+        return list(seeds)
+    paths = [Path(p).expanduser().absolute() for p in images]
+    stems: dict[str, Path] = {}
+    for path in paths:
+        if path.stem in stems:
+            raise InputError(f"{stems[path.stem].name} and {path.name} would both be written as *_{path.stem}.glb; rename one")
+        stems[path.stem] = path
+    return paths
+
+
+def _check_sources_suit(family: str, sources: list[Source]) -> None:
+    """Seeds for models that sample them, images for models that lift them; else one sentence."""
+    lifts = get_family(family).kind == "relief"
+    if lifts and not isinstance(sources[0], Path):
+        raise InputError(f"the {family} model lifts face images into reliefs: give a folder of images (--images FOLDER), not seeds")
+    if not lifts and isinstance(sources[0], Path):
+        raise InputError(f"the {family} model samples identities from seeds (--seeds 0-19); images are for models that lift them (unsup3d)")
+
+
+def _key(source: Source) -> str:
+    """The manifest's key for an asset: its seed, or its image's file name."""
+    return source.name if isinstance(source, Path) else str(source)
+
+
+def _image_digest(path: Path) -> str | None:
+    """The sha256 of an image file, so an edited image is made again; None if it cannot be read
+    (the asset then fails with the reader's own message)."""
+    try:
+        return file_sha256(path)
+    except Aware3DError:
+        return None
+
+
 @dataclass
 class _Ledger:
     """One batch's manifest in memory: which assets are done, and each outcome entered as it arrives."""
 
     folder: Path
-    names: dict[int, str]
+    names: dict[Source, str]
+    digests: dict[Path, str | None]
     manifest: dict[str, Any]
     writer: ManifestWriter
 
     @classmethod
-    def open(cls, folder: Path, seeds: list[int], model: dict[str, Any], selection: ModelSelection, truncation: float,
+    def open(cls, folder: Path, sources: list[Source], model: dict[str, Any], selection: ModelSelection, truncation: float,
              export: ExportSettings) -> _Ledger:
         """The folder's manifest (or a new one) for these settings; removes what killed runs left."""
         folder.mkdir(parents=True, exist_ok=True)
-        names = {seed: f"{model['family']}_seed{seed}.glb" for seed in seeds}
+        family = model["family"]
+        names = {s: f"{family}_{s.stem}.glb" if isinstance(s, Path) else f"{family}_seed{s}.glb" for s in sources}
         removed = _remove_stale_temporaries(folder, [*names.values(), MANIFEST_NAME])
         if removed:
             logger.info("removed %d temporary files left by an interrupted run", removed)
         settings = {
-            "family": model["family"], "options": get_family(model["family"]).resolve_options(selection.options),
+            "family": family, "options": get_family(family).resolve_options(selection.options),
             "checkpoint_sha256": model["checkpoint_sha256"], "truncation": truncation,
             "export": export.to_dict(), "aware3d_version": __version__,
         }
         path = folder / MANIFEST_NAME
         manifest = {"format": MANIFEST_FORMAT, "settings": settings, "fingerprint": settings_fingerprint(settings),
                     "assets": _load_manifest(path).get("assets", {})}
-        return cls(folder, names, manifest, ManifestWriter(path))
+        digests = {s: _image_digest(s) for s in sources if isinstance(s, Path)}
+        return cls(folder, names, digests, manifest, ManifestWriter(path))
 
-    def finished(self, seed: int) -> bool:
-        """Recorded as done with these settings, and its file is there."""
-        entry = self.manifest["assets"].get(str(seed), {})
-        return (entry.get("status") == "ok" and entry.get("fingerprint") == self.manifest["fingerprint"]
-                and (self.folder / self.names[seed]).exists())
+    def finished(self, source: Source) -> bool:
+        """Recorded as done with these settings (and this image), and its file is there."""
+        entry = self.manifest["assets"].get(_key(source), {})
+        same_image = not isinstance(source, Path) or entry.get("image_sha256") == self.digests[source]
+        return (entry.get("status") == "ok" and entry.get("fingerprint") == self.manifest["fingerprint"] and same_image
+                and (self.folder / self.names[source]).exists())
 
     def enter(self, outcome: AssetOutcome, result: BatchResult) -> None:
         """Record ``outcome`` (in the manifest, when due, and in ``result``)."""
-        name = self.names[outcome.seed]
+        source, name = outcome.source, self.names[outcome.source]
         if outcome.error is None and not (self.folder / name).exists():
-            outcome = AssetOutcome(outcome.seed, outcome.worker, error=(
+            outcome = AssetOutcome(source, outcome.worker, error=(
                 f"OutputError: worker {outcome.worker} wrote {name} where this machine cannot see it; "
                 "the output folder must be on a filesystem every worker shares"))
-        entry = {"file": name, "fingerprint": self.manifest["fingerprint"], "worker": outcome.worker}
+        entry: dict[str, Any] = {"file": name, "fingerprint": self.manifest["fingerprint"], "worker": outcome.worker}
+        if isinstance(source, Path):
+            entry.update(image=str(source), image_sha256=self.digests[source])
+        key = _key(source)
         if outcome.error is None:
-            self.manifest["assets"][str(outcome.seed)] = {**entry, "status": "ok", "stats": outcome.stats}
+            self.manifest["assets"][key] = {**entry, "status": "ok", "stats": outcome.stats}
             result.num_written += 1
         else:
-            self.manifest["assets"][str(outcome.seed)] = {**entry, "status": "failed", "error": outcome.error}
-            result.failures[outcome.seed] = outcome.error
+            self.manifest["assets"][key] = {**entry, "status": "failed", "error": outcome.error}
+            result.failures[source if isinstance(source, int) else key] = outcome.error
         self.writer.write(self.manifest)

@@ -223,17 +223,21 @@ def _number(value: float | None, spec: str) -> str:
 def _batch(args: argparse.Namespace) -> int:
     """Export many identities to a folder of GLBs with a manifest; re-running skips finished ones."""
     from ..exporters import ExportSettings
-    from .batch import parse_seeds, run_batch
+    from .batch import list_images, parse_seeds, run_batch
 
     export = settings_from_args(ExportSettings, args)
-    seeds = parse_seeds(args.seeds)
+    if (args.seeds is None) == (args.images is None):
+        raise InputError("give --seeds (models that sample identities) or --images FOLDER (models that lift images), one of them")
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else []
+    images = list_images(args.images) if args.images is not None else None
     preview = settings_from_args(PreviewSettings, args)
     engine = settings_from_args(EngineSettings, args)
-    result = run_batch(args.output, seeds, _selection(args), preview.truncation, export, progress=_make_progress(), engine=engine)
+    result = run_batch(args.output, seeds, _selection(args), preview.truncation, export, progress=_make_progress(), engine=engine,
+                       images=images)
     print(f"{result.num_written} written, {result.num_skipped} already done, {len(result.failures)} failed in {result.seconds:.1f} s "
           f"({result.startup_seconds:.1f} s starting); manifest: {result.manifest}")
-    for seed, message in sorted(result.failures.items()):
-        sys.stderr.write(f"aware3d batch: seed {seed} failed: {message}\n")
+    for key, message in sorted(result.failures.items(), key=lambda item: str(item[0]).zfill(20)):
+        sys.stderr.write(f"aware3d batch: {'seed' if isinstance(key, int) else 'image'} {key} failed: {message}\n")
     return 1 if result.failures else 0
 
 
@@ -317,7 +321,8 @@ def _configure_batch(parser: argparse.ArgumentParser) -> None:
     from ..exporters import ExportSettings
 
     parser.add_argument("-o", "--output", required=True, help="folder for the GLBs and manifest.json (every Ray worker must see it)")
-    parser.add_argument("--seeds", required=True, help="seeds: a range 0-19, a list 1,5,9, or both 0-4,10")
+    parser.add_argument("--seeds", help="seeds: a range 0-19, a list 1,5,9, or both 0-4,10")
+    parser.add_argument("--images", type=Path, help="a folder of face images, for models that lift images into reliefs (unsup3d)")
     _add_model_arguments(parser)
     add_settings_arguments(parser, PreviewSettings, keys=("truncation",))
     add_settings_arguments(parser, ExportSettings)

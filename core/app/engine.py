@@ -1,6 +1,7 @@
-"""What a batch engine is and does: one asset per seed, exported by :func:`export_seed` whichever
-engine runs it (so the bytes are the same), and :class:`LocalEngine`, which runs them in this
-process. :mod:`aware3d.app.ray_engine` is the other engine; :mod:`aware3d.app.batch` drives both.
+"""What a batch engine is and does: one asset per source (a seed, or an image for models that lift
+images), exported by :func:`export_asset` whichever engine runs it (so the bytes are the same),
+and :class:`LocalEngine`, which runs them in this process. :mod:`aware3d.app.ray_engine` is the
+other engine; :mod:`aware3d.app.batch` drives both.
 """
 
 from __future__ import annotations
@@ -17,19 +18,22 @@ from ..exporters import ExportSettings
 from ..models.base import Generator
 from .settings import ModelSelection
 
+Source = int | Path
+"""What one batch asset is made from: a seed, or an image file for models that lift images."""
+
 
 @dataclass(frozen=True)
 class AssetOutcome:
     """One asset's end, as an engine reports it: its statistics, or the error that stopped it.
 
     Attributes:
-        seed: the identity.
+        source: the seed or image it was made from.
         worker: who made it (``host:pid`` locally, ``ray:host:pid`` on Ray).
         stats: :meth:`aware3d.exporters.AssetStats.to_dict`, or None when it failed.
         error: ``"ErrorType: message"`` when it failed.
     """
 
-    seed: int
+    source: Source
     worker: str
     stats: dict[str, Any] | None = None
     error: str | None = None
@@ -40,13 +44,15 @@ def worker_name(prefix: str = "") -> str:
     return f"{prefix}{socket.gethostname()}:{os.getpid()}"
 
 
-def export_seed(gen: Generator, seed: int, path: Path, truncation: float, export: ExportSettings, worker: str) -> AssetOutcome:
-    """Export one batch asset; an error becomes the outcome, so one bad seed never stops a batch."""
+def export_asset(gen: Generator, source: Source, path: Path, truncation: float, export: ExportSettings, worker: str) -> AssetOutcome:
+    """Export one batch asset, the identity of a seed or the relief of an image; an error becomes
+    the outcome, so one bad seed or image never stops a batch."""
     try:
-        stats = exporters.export_glb(gen.field(seed=seed, truncation=truncation), path, export, generator=gen)
+        made = gen.relief(image=source) if isinstance(source, Path) else gen.field(seed=source, truncation=truncation)
+        stats = exporters.export_glb(made, path, export, generator=gen)
     except Exception as err:  # one bad asset must not stop the batch; it is reported
-        return AssetOutcome(seed, worker, error=f"{type(err).__name__}: {err}")
-    return AssetOutcome(seed, worker, stats=stats.to_dict())
+        return AssetOutcome(source, worker, error=f"{type(err).__name__}: {err}")
+    return AssetOutcome(source, worker, stats=stats.to_dict())
 
 
 class BatchEngine(Protocol):
@@ -55,8 +61,8 @@ class BatchEngine(Protocol):
     def describe(self) -> dict[str, Any]:
         """The loaded model's ``family`` and ``checkpoint_sha256`` (they name the files and the fingerprint)."""
 
-    def run(self, jobs: list[tuple[int, Path]], truncation: float, export: ExportSettings) -> Iterator[AssetOutcome]:
-        """Export each ``(seed, path)`` and yield the outcomes as they finish, in any order."""
+    def run(self, jobs: list[tuple[Source, Path]], truncation: float, export: ExportSettings) -> Iterator[AssetOutcome]:
+        """Export each ``(source, path)`` and yield the outcomes as they finish, in any order."""
 
     def close(self) -> None:
         """Release the engine's workers."""
@@ -72,9 +78,9 @@ class LocalEngine:
     def describe(self) -> dict[str, Any]:
         return describe_generator(self._gen)
 
-    def run(self, jobs: list[tuple[int, Path]], truncation: float, export: ExportSettings) -> Iterator[AssetOutcome]:
-        for seed, path in jobs:
-            yield export_seed(self._gen, seed, path, truncation, export, self._worker)
+    def run(self, jobs: list[tuple[Source, Path]], truncation: float, export: ExportSettings) -> Iterator[AssetOutcome]:
+        for source, path in jobs:
+            yield export_asset(self._gen, source, path, truncation, export, self._worker)
 
     def close(self) -> None:
         pass

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..errors import Aware3DError, InputError
 from ..exporters import ExportSettings
-from .engine import AssetOutcome, describe_generator, export_seed, worker_name
+from .engine import AssetOutcome, Source, describe_generator, export_asset, worker_name
 from .settings import EngineSettings, ModelSelection
 
 logger = logging.getLogger(__name__)
@@ -60,8 +60,8 @@ class ExportWorker:
             raise self._error
         return describe_generator(self._gen)
 
-    def export(self, seed: int, path: str, truncation: float, export: ExportSettings) -> AssetOutcome:
-        return export_seed(self._gen, seed, Path(path), truncation, export, self._worker)
+    def export(self, source: Source, path: str, truncation: float, export: ExportSettings) -> AssetOutcome:
+        return export_asset(self._gen, source, Path(path), truncation, export, self._worker)
 
 
 class RayEngine:
@@ -124,27 +124,27 @@ class RayEngine:
     def describe(self) -> dict[str, Any]:
         return self._model
 
-    def run(self, jobs: list[tuple[int, Path]], truncation: float, export: ExportSettings) -> Iterator[AssetOutcome]:
+    def run(self, jobs: list[tuple[Source, Path]], truncation: float, export: ExportSettings) -> Iterator[AssetOutcome]:
         ray = self._ray
         queue = deque(jobs)
-        pending: dict[Any, tuple[int, Any]] = {}
+        pending: dict[Any, tuple[Source, Any]] = {}
 
         def submit(actor: Any) -> None:
             if queue:
-                seed, path = queue.popleft()
-                pending[actor.export.remote(seed, str(path), truncation, export)] = (seed, actor)
+                source, path = queue.popleft()
+                pending[actor.export.remote(source, str(path), truncation, export)] = (source, actor)
 
         for actor in self._actors:
             submit(actor)
         while pending:
             (ref,), _ = ray.wait(list(pending), num_returns=1)
-            seed, actor = pending.pop(ref)
+            source, actor = pending.pop(ref)
             try:
                 outcome = ray.get(ref)
             except ray.exceptions.RayActorError as err:
-                outcome = AssetOutcome(seed, "ray", error=f"WorkerDied: the worker exporting it died {ASSET_ATTEMPTS} times ({_cause(err)})")
+                outcome = AssetOutcome(source, "ray", error=f"WorkerDied: the worker exporting it died {ASSET_ATTEMPTS} times ({_cause(err)})")
             except ray.exceptions.RayError as err:
-                outcome = AssetOutcome(seed, "ray", error=f"{type(err).__name__}: {_cause(err)}")
+                outcome = AssetOutcome(source, "ray", error=f"{type(err).__name__}: {_cause(err)}")
             submit(actor)
             yield outcome
 

@@ -47,7 +47,7 @@ _METHOD_KEYS: dict[str, tuple[str, ...]] = {
     "cancel": ("target",),
     "preview": ModelSelection.keys() + PreviewSettings.keys() + ("output", "image"),
     "generate": ModelSelection.keys() + PreviewSettings.keys() + ExportSettings.keys() + ("output", "preview", "image"),
-    "batch": ModelSelection.keys() + ("truncation",) + ExportSettings.keys() + EngineSettings.keys() + ("folder", "seeds"),
+    "batch": ModelSelection.keys() + ("truncation",) + ExportSettings.keys() + EngineSettings.keys() + ("folder", "seeds", "images"),
 }
 
 
@@ -347,21 +347,26 @@ class Worker:
                 "stats": result.stats.to_dict()}
 
     def _batch(self, params: dict[str, Any], progress) -> dict[str, Any]:
-        from .batch import parse_seeds, run_batch
+        from .batch import list_images, parse_seeds, run_batch
 
         selection = ModelSelection.from_mapping(params, ignore=tuple(params))
         truncation = PreviewSettings.from_mapping(params, ignore=tuple(params)).truncation  # batch accepts no other preview key
         export = ExportSettings.from_mapping(params, ignore=tuple(params))
         engine = EngineSettings.from_mapping(params, ignore=tuple(params))
-        seeds = params.get("seeds")
-        if not isinstance(seeds, str):
-            raise SettingsError("seeds", f"seeds must be a string such as '0-9' or '1,5,9', got {short_repr(seeds)}")
-        try:
-            seed_list = parse_seeds(seeds)
-        except InputError as err:
-            raise SettingsError("seeds", str(err)) from err
+        seeds, image_folder = params.get("seeds"), _input_param(params, "images")
+        if image_folder is not None and seeds is None:
+            seed_list, images = [], list_images(image_folder)
+        else:
+            if not isinstance(seeds, str):
+                raise SettingsError("seeds", f"seeds must be a string such as '0-9' or '1,5,9' (or null with images), got {short_repr(seeds)}")
+            if image_folder is not None:
+                raise SettingsError("images", "give seeds or images, not both: a model samples seeds or lifts images")
+            try:
+                seed_list, images = parse_seeds(seeds), None
+            except InputError as err:
+                raise SettingsError("seeds", str(err)) from err
         folder = _folder_param(params, "folder")
-        result = run_batch(folder, seed_list, selection, truncation, export, progress=progress, engine=engine)
+        result = run_batch(folder, seed_list, selection, truncation, export, progress=progress, engine=engine, images=images)
         return {"manifest": str(result.manifest), "written": result.num_written, "skipped": result.num_skipped,
                 "failures": {str(k): v for k, v in sorted(result.failures.items())}, "seconds": round(result.seconds, 2)}
 
