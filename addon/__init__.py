@@ -18,6 +18,7 @@ _CLASSES = (
     operators.AWARE3D_OT_preview,
     operators.AWARE3D_OT_import,
     operators.AWARE3D_OT_batch,
+    operators.AWARE3D_OT_lift_image,
     operators.AWARE3D_OT_cancel,
     operators.AWARE3D_OT_restart_worker,
     operators.AWARE3D_OT_test_connection,

@@ -69,6 +69,20 @@ class AWARE3D_OT_batch(_WorkerOperator, bpy.types.Operator):
         return self._start(context, "batch", "batch")
 
 
+class AWARE3D_OT_lift_image(_WorkerOperator, bpy.types.Operator):
+    """Lift a face image (the file chosen, or the Image Editor's image) into a textured relief and import it"""
+
+    bl_idname = "aware3d.lift_image"
+    bl_label = "Image → relief"
+
+    def execute(self, context):
+        try:
+            runtime.start_lift(context)
+        except (ValueError, OSError, RuntimeError) as err:
+            return _fail(self, context, str(err))
+        return {"FINISHED"}
+
+
 class AWARE3D_OT_cancel(bpy.types.Operator):
     """Stop the running request at its next step"""
 

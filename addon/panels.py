@@ -61,6 +61,9 @@ class AWARE3D_PT_main(bpy.types.Panel):
         box.prop(settings, "batch_seeds")
         box.prop(settings, "batch_folder")
         box.operator("aware3d.batch", icon="EXPORT")
+        box = layout.box()
+        box.prop(settings, "lift_image")
+        box.operator("aware3d.lift_image", icon="IMAGE_REFERENCE")
 
         if settings.busy:
             row = layout.row(align=True)

@@ -170,6 +170,10 @@ class AWARE3D_PG_settings(bpy.types.PropertyGroup):
     save_preview: BoolProperty(name="Preview image with the mesh", default=False, description="Import also writes a preview PNG beside the GLB")
     batch_seeds: StringProperty(name="Seeds", description="A range 0-19, a list 1,5,9, or both", default="0-9")
     batch_folder: StringProperty(name="Folder", subtype="DIR_PATH", description="Where batch GLBs go (empty: the output folder's batch/)")
+    lift_image: StringProperty(
+        name="Image", subtype="FILE_PATH",
+        description="A face image for Image → relief; empty: the image open in an Image Editor",
+    )
     # State of the request in flight (written by the timer tick on the main thread only).
     busy: BoolProperty(name="Busy", default=False)
     progress: FloatProperty(name="Progress", default=0.0, min=0.0, max=1.0, subtype="FACTOR")

@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import types
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import bpy
@@ -235,6 +236,8 @@ def _asset_label(context, model: str | None) -> str:
 def import_summary(name: str, stats: dict[str, Any]) -> str:
     """The status line after an import: faces, the level and how it was chosen, and the fidelity
     and UV atlas figures when measured."""
+    if stats.get("level_source") == "relief":
+        return f"imported {name} ({stats['num_faces']} faces, a relief)"
     line = f"imported {name} ({stats['num_faces']} faces, level {stats['level']:.4g} {stats.get('level_source', '')})"
     fidelity = stats.get("fidelity")
     if fidelity:
@@ -268,7 +271,7 @@ def request_params(context, method: str) -> dict[str, Any]:
                 "folder": folder, "seeds": settings.batch_seeds, "images": None}
     params.update(_identity_params(settings))
     params.update(_pose_params(settings))
-    params["image"] = None  # models that lift an image (Unsup3d) are not offered by the panel yet
+    params["image"] = None  # the seed-based actions; Image → relief sends its image (lift_params)
     if method == "preview":
         params["output"] = os.path.join(output_dir(context), f"preview_seed{settings.seed}.png")
         return params
@@ -332,6 +335,66 @@ def submit(context, kind: str, method: str, params: dict[str, Any], then: tuple[
     if not bpy.app.timers.is_registered(tick):
         bpy.app.timers.register(tick, first_interval=0.1, persistent=True)
     return request_id
+
+
+def editor_image(context):
+    """The image shown in the first Image Editor of the window, or None."""
+    screen = getattr(context, "screen", None)
+    for area in screen.areas if screen is not None else ():
+        if area.type == "IMAGE_EDITOR" and area.spaces.active.image is not None:
+            return area.spaces.active.image
+    return None
+
+
+def image_file(image, folder: str) -> str:
+    """A file holding ``image``: its own file when it is one, unchanged; otherwise (generated,
+    packed or edited in Blender) a PNG written into ``folder``."""
+    if image.source == "FILE" and image.filepath and not image.packed_file and not image.is_dirty:
+        path = bpy.path.abspath(image.filepath)
+        if os.path.isfile(path):
+            return path
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"lift_{bpy.path.clean_name(image.name)}.png")
+    image.save_render(path)
+    return path
+
+
+def lift_params(context, image_path: str) -> dict[str, Any]:
+    """The ``generate`` parameters of Image → relief: the panel's checkpoint (a model that lifts
+    images), ``image_path``, the texture size and material; the meshing settings of radiance
+    fields keep their defaults, as a relief has its own pixel grid.
+
+    Raises:
+        ValueError: without a checkpoint or with a missing image file.
+    """
+    settings = context.scene.aware3d
+    if not settings.use_checkpoint:
+        raise ValueError("Image → relief needs a checkpoint of a model that lifts images: "
+                         "register it in the add-on preferences and pick it")
+    if not os.path.isfile(image_path):
+        raise ValueError(f"the image {image_path} does not exist")
+    params = _model_params(context)
+    stem = os.path.join(output_dir(context), f"{_asset_label(context, params['model'])}_{bpy.path.clean_name(Path(image_path).stem)}")
+    return {**params, "image": image_path, "output": stem + ".glb", "preview": None,
+            "texture_size": int(settings.texture_size), "material": settings.material}
+
+
+def start_lift(context) -> str:
+    """Send Image → relief for the panel's image file, or the Image Editor's image.
+
+    Raises:
+        ValueError: when there is no image or no checkpoint (see :func:`lift_params`).
+        OSError: when the worker cannot be started.
+    """
+    settings = context.scene.aware3d
+    if settings.lift_image:
+        path = bpy.path.abspath(settings.lift_image)
+    else:
+        image = editor_image(context)
+        if image is None:
+            raise ValueError("choose an image file for Image → relief, or open one in an Image Editor")
+        path = image_file(image, os.path.join(output_dir(context), "lifted"))
+    return submit(context, "import", "generate", lift_params(context, path))
 
 
 def start_request(context, kind: str, method: str) -> str:
@@ -447,7 +510,8 @@ def _apply_result(scene, job: Job, result: dict[str, Any]) -> None:
         image = show_preview(scene, result["path"])
         settings.status = f"preview: {image.size[0]}×{image.size[1]} image"
     elif job.kind == "import":
-        objects = import_glb(scene, result["path"], f"{family}_seed{result['seed']}")
+        label = bpy.path.clean_name(Path(result["image"]).stem) if result.get("image") else f"seed{result['seed']}"
+        objects = import_glb(scene, result["path"], f"{family}_{label}")
         if isinstance(spec, dict):
             for obj in objects:
                 obj[SPEC_PROPERTY] = {k: v for k, v in spec.items() if v is not None}

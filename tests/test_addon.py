@@ -603,3 +603,48 @@ def test_eg3d_asset_and_camera_sync_follow_eg3d_camera(blender, tmp_path):
     settings.yaw = settings.pitch = 0.0
     assert bpy.ops.aware3d.pose_from_camera() == {"FINISHED"}
     assert (settings.yaw, settings.pitch, settings.radius, settings.fov) == pytest.approx((0.4, -0.1, 2.7, 18.837), abs=1e-4)
+
+
+def test_image_to_relief_imports_the_lifted_image(blender, tmp_path):
+    """Image → relief with an Unsup3d checkpoint: from an image file, and from an image made in
+    Blender (saved to a PNG first); the relief is imported, named after the image."""
+    from unsup3d_official import face_image, make_networks, save_checkpoint, save_png
+
+    bpy, runtime = blender
+    settings = _fresh_scene(bpy)
+    path = save_checkpoint(tmp_path / "pretrained_celeba" / "checkpoint030.pth", make_networks(seed=2))
+    entry = runtime.addon_prefs().checkpoints.add()
+    entry.name, entry.path = "unsup3d small", str(path)
+    settings.use_checkpoint, settings.checkpoint = True, "unsup3d small"
+    settings.lift_image = str(save_png(tmp_path / "anna.png", face_image(80)))
+    try:
+        params = runtime.lift_params(bpy.context, settings.lift_image)
+        assert set(params) <= serve.accepted_keys("generate") and params["image"] == settings.lift_image
+        ExportSettings.from_mapping(params, ignore=tuple(params))  # the worker accepts them
+        assert bpy.ops.aware3d.lift_image() == {"FINISHED"}
+        _drive(bpy, runtime)
+        assert not settings.last_error, settings.last_error
+        assert settings.status.startswith("imported") and settings.status.endswith("faces, a relief)"), settings.status
+        obj = bpy.data.collections["unsup3d_anna"].objects[0]
+        assert obj["family"] == "unsup3d" and obj.data.materials[0].node_tree is not None
+
+        made = bpy.data.images.new("painted face", 72, 72)  # an image that exists only in Blender
+        pixels = np.concatenate([face_image(72), np.ones((72, 72, 1), np.float32)], axis=2)[::-1]  # Blender rows go up
+        made.pixels.foreach_set(pixels.ravel())
+        saved = runtime.image_file(made, str(tmp_path / "lifted"))
+        assert Path(saved).is_file() and runtime.image_file(bpy.data.images.load(settings.lift_image), str(tmp_path)) == settings.lift_image
+        settings.lift_image = ""
+        real_editor_image = runtime.editor_image
+        runtime.editor_image = lambda context: None  # no Image Editor showing an image
+        try:
+            with pytest.raises(ValueError, match="open one in an Image Editor"):
+                runtime.start_lift(bpy.context)
+        finally:
+            runtime.editor_image = real_editor_image
+    finally:
+        runtime.addon_prefs().checkpoints.remove(len(runtime.addon_prefs().checkpoints) - 1)
+        settings.lift_image, settings.use_checkpoint = "", False
+    settings.lift_image = str(tmp_path / "anna.png")
+    with pytest.raises(RuntimeError, match="needs a checkpoint of a model that lifts images"):  # reported as an error
+        bpy.ops.aware3d.lift_image()  # no checkpoint picked: one sentence, nothing sent
+    assert "needs a checkpoint of a model that lifts images" in settings.last_error and not settings.busy

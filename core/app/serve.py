@@ -343,7 +343,7 @@ class Worker:
         gen = self._generator(params)
         result = generate_asset(gen, preview, export, output, preview_path, progress=progress, image=image)
         return {"path": str(output), "preview": None if preview_path is None else str(preview_path), "family": gen.family,
-                "seed": preview.seed, "spec": _spec(gen),
+                "seed": preview.seed, "image": None if image is None else str(image), "spec": _spec(gen),
                 "stats": result.stats.to_dict()}
 
     def _batch(self, params: dict[str, Any], progress) -> dict[str, Any]:
