@@ -138,7 +138,7 @@ def image_to_map(state: dict[str, torch.Tensor], net: str, tanh: bool) -> nn.Seq
 
 
 def read_checkpoint(path: str | Path) -> dict[str, dict[str, torch.Tensor]]:
-    """The four networks' state dicts (``network.``-prefixed keys stripped of nothing), read safely.
+    """The four networks' state dicts (keys ``network.<i>.weight`` as saved), read with the allow-list.
 
     Raises:
         CheckpointError: for a file that is not an Unsup3d Trainer checkpoint, or holds NaN weights.
