@@ -7,7 +7,7 @@ adding its module and registering its :class:`FamilySpec`, here for the built-in
 
 from __future__ import annotations
 
-from . import cips3d, demo, eg3d, graf, gram, panohead, pigan, unsup3d
+from . import cips3d, demo, eg3d, graf, gram, liftedgan, panohead, pigan, unsup3d
 from .registry import (
     FAMILIES,
     CheckpointInfo,
@@ -23,7 +23,7 @@ from .registry import (
     unregister_family,
 )
 
-for _spec in (demo.FAMILY, pigan.FAMILY, gram.FAMILY, graf.FAMILY, cips3d.FAMILY, panohead.FAMILY, eg3d.FAMILY, unsup3d.FAMILY):
+for _spec in (demo.FAMILY, pigan.FAMILY, gram.FAMILY, graf.FAMILY, cips3d.FAMILY, panohead.FAMILY, eg3d.FAMILY, unsup3d.FAMILY, liftedgan.FAMILY):
     register_family(_spec)
 
 __all__ = [

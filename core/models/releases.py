@@ -32,6 +32,12 @@ UNSUP3D_LICENCE = Licence(
     "keeping its copyright notice.",
 )
 
+LIFTEDGAN_LICENCE = Licence(
+    "MIT (Copyright (c) 2021 Yichun Shi)",
+    "LiftedGAN (seasonSH/LiftedGAN) is under the MIT License; its vendored CUDA ops (not used by "
+    "aware3d) carry NVIDIA's non-commercial licence.",
+)
+
 PIGAN_LICENCE = Licence(
     "no licence file in the official repository: all rights reserved by its authors",
     "pi-GAN (marcoamonteiro/pi-GAN) has NO licence file: the code and the released weights are "
