@@ -8,6 +8,7 @@ themselves render (LiftedGAN's pose sweeps stop at 45 degrees of yaw).
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from aware3d.cameras import Camera, Pose
 from aware3d.errors import InputError
@@ -52,14 +53,9 @@ def render_relief(relief: Relief, camera: Camera, size: int) -> np.ndarray:
     # specks; turning the camera by a thousandth of a pixel moves every ray off them.
     angle = _NUDGE_PIXELS * np.radians(camera.fov_deg) / size
     turn = np.eye(4)
-    turn[:3, :3] = _rotation(angle, (0.0, 1.0, 0.0)) @ _rotation(angle, (1.0, 0.0, 0.0))
+    turn[:3, :3] = Rotation.from_euler("YX", [angle, angle]).as_matrix()  # about y, then x (intrinsic)
     nudged = Camera(cam2world=np.asarray(camera.cam2world, dtype=np.float64) @ turn, fov_deg=camera.fov_deg)
     render = render_mesh(TexturedMesh(mesh.vertices, mesh.faces, mesh.uv, albedo), nudged, size)
     rgb = np.where(render.hit[..., None], render.rgb, BACKGROUND)
     return np.round(rgb * 255).astype(np.uint8)
 
-
-def _rotation(angle: float, axis: tuple[float, float, float]) -> np.ndarray:
-    """[3,3] rotation by ``angle`` radians about a unit ``axis`` (Rodrigues)."""
-    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]], dtype=np.float64)
-    return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * (k @ k)

@@ -3,7 +3,7 @@
 The driver (:func:`run_batch`) plans the work, records each outcome in the manifest as it arrives
 and removes what killed attempts left behind; an engine exports the assets: :class:`LocalEngine`
 in this process, or :class:`aware3d.app.ray_engine.RayEngine` on a Ray cluster. Both call
-:func:`aware3d.app.engine.export_seed`, so the GLBs are the same bytes whichever engine made them.
+:func:`aware3d.app.engine.export_asset`, so the GLBs are the same bytes whichever engine made them.
 """
 
 from __future__ import annotations
@@ -138,7 +138,8 @@ class ManifestWriter:
         if not force and started < self._next:
             return False
         write_atomic(self.path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
-        self._next = time.monotonic() + 9 * (time.monotonic() - started)
+        finished = time.monotonic()
+        self._next = finished + 9 * (finished - started)
         return True
 
 

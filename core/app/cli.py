@@ -236,7 +236,7 @@ def _batch(args: argparse.Namespace) -> int:
                        images=images)
     print(f"{result.num_written} written, {result.num_skipped} already done, {len(result.failures)} failed in {result.seconds:.1f} s "
           f"({result.startup_seconds:.1f} s starting); manifest: {result.manifest}")
-    for key, message in sorted(result.failures.items(), key=lambda item: str(item[0]).zfill(20)):
+    for key, message in sorted(result.failures.items()):  # all seeds, or all image names
         sys.stderr.write(f"aware3d batch: {'seed' if isinstance(key, int) else 'image'} {key} failed: {message}\n")
     return 1 if result.failures else 0
 

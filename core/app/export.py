@@ -51,11 +51,8 @@ def generate_asset(
     Raises:
         InputError: for an image given to a model that samples seeds, or none to one that lifts images.
     """
-    if get_family(gen.family).kind == "relief":
-        return _lift_image(gen, export, output, preview_path, progress, image, preview)
-    if image is not None:
-        raise InputError(f"the {gen.family} model samples identities from seeds; --image is for models that lift "
-                         "an image into a relief (unsup3d)")
+    if _lifts_images(gen, image):
+        return _lift_image(gen, preview, export, output, preview_path, progress, image)
     pose = pose_of(preview)
     field = gen.field(seed=preview.seed, truncation=preview.truncation)
     metadata = {"pose": {"yaw": pose.yaw, "pitch": pose.pitch, "fov": gen.camera.resolve(pose).fov}}
@@ -66,12 +63,22 @@ def generate_asset(
     return GenerateResult(stats=stats, preview=None if preview_path is None else Path(preview_path))
 
 
-def _lift_image(gen: Generator, export: ExportSettings, output: str | Path, preview_path: str | Path | None,
-                progress: ProgressCallback | None, image: str | Path | None, preview: PreviewSettings | None = None) -> GenerateResult:
+def _lifts_images(gen: Generator, image: str | Path | None) -> bool:
+    """Whether ``gen`` lifts images into reliefs; an image given to a model that samples seeds is refused."""
+    if get_family(gen.family).kind == "relief":
+        return True
+    if image is not None:
+        raise InputError(f"the {gen.family} model samples identities from seeds; --image is for models that lift "
+                         "an image into a relief (unsup3d)")
+    return False
+
+
+def _lift_image(gen: Generator, preview: PreviewSettings, export: ExportSettings, output: str | Path,
+                preview_path: str | Path | None, progress: ProgressCallback | None, image: str | Path | None) -> GenerateResult:
     """An image-lifting model's relief of ``image``, exported to ``output`` (and previewed)."""
-    relief = lift_image(gen, image)
     if preview_path is not None:
-        check_relief_pose(pose_of(preview))  # before any file is written
+        check_relief_pose(pose_of(preview))  # before the image is lifted or any file written
+    relief = lift_image(gen, image)
     stats = exporters.export_glb(relief, output, export, generator=gen, progress=progress)
     if preview_path is not None:
         write_atomic(preview_path, encode_png(relief_preview(gen, relief, preview)))
@@ -100,10 +107,7 @@ def render_preview(gen: Generator, preview: PreviewSettings, image: str | Path |
         InputError: for an image given to a model that samples seeds, none to one that lifts
             images, or a pose a relief cannot be seen from.
     """
-    if get_family(gen.family).kind == "relief":
+    if _lifts_images(gen, image):
         check_relief_pose(pose_of(preview))  # before the image is lifted
         return relief_preview(gen, lift_image(gen, image), preview)
-    if image is not None:
-        raise InputError(f"the {gen.family} model samples identities from seeds; --image is for models that lift "
-                         "an image into a relief (unsup3d)")
     return gen.render(gen.field(seed=preview.seed, truncation=preview.truncation), pose_of(preview), size=preview.size, progress=progress)

@@ -11,6 +11,7 @@ path (the driver checks each file); the checkpoint must be readable at the same 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -85,9 +86,9 @@ class RayEngine:
             options = {"num_cpus": settings.cpus_per_worker, "num_gpus": settings.gpus_per_worker,
                        "max_restarts": -1, "max_task_retries": ASSET_ATTEMPTS - 1}
             actor_class = ray.remote(**options)(ExportWorker)
-            threads = max(1, int(settings.cpus_per_worker))
+            threads, selection = max(1, int(settings.cpus_per_worker)), _absolute(selection)
             for _ in range(min(self._worker_slots(settings), max_workers)):
-                self._actors.append(actor_class.remote(_absolute(selection), threads))
+                self._actors.append(actor_class.remote(selection, threads))
             self._model = self._ready()
         except BaseException:
             self.close()
@@ -113,11 +114,9 @@ class RayEngine:
         ray = self._ray
         try:
             descriptions = ray.get([actor.describe.remote() for actor in self._actors])
-        except ray.exceptions.RayTaskError as err:
-            if isinstance(err.cause, Aware3DError):
-                raise err.cause from None
-            raise Aware3DError(f"a Ray worker could not load the model: {_cause(err)}") from None
         except ray.exceptions.RayError as err:
+            if isinstance(err, ray.exceptions.RayTaskError) and isinstance(err.cause, Aware3DError):
+                raise err.cause from None
             raise Aware3DError(f"a Ray worker could not load the model: {_cause(err)}") from None
         return descriptions[0]
 
@@ -183,8 +182,7 @@ def _absolute(selection: ModelSelection) -> ModelSelection:
     """``selection`` with its checkpoint as an absolute path: workers do not share the driver's directory."""
     if selection.checkpoint is None:
         return selection
-    return ModelSelection(model=selection.model, checkpoint=Path(os.path.abspath(selection.checkpoint)),
-                          device=selection.device, options=selection.options)
+    return dataclasses.replace(selection, checkpoint=Path(os.path.abspath(selection.checkpoint)))
 
 
 def _cause(err: Exception) -> str:

@@ -6,6 +6,7 @@ JSON parameters, batch manifests and the Blender add-on carry.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -93,6 +94,6 @@ class EngineSettings(Settings):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.engine == "local":
-            for key, default in (("address", None), ("workers", None), ("cpus_per_worker", 1.0), ("gpus_per_worker", 0.0)):
-                if getattr(self, key) != default:
-                    raise SettingsError(key, f"{key} is a Ray setting; choose the ray engine or leave it out")
+            for f in dataclasses.fields(self):
+                if f.name != "engine" and getattr(self, f.name) != f.default:
+                    raise SettingsError(f.name, f"{f.name} is a Ray setting; choose the ray engine or leave it out")

@@ -110,11 +110,7 @@ def image_to_map(state: dict[str, torch.Tensor], net: str, tanh: bool) -> nn.Seq
     official fixed 16, 32, 64 (they do not scale with the width)."""
     nf, zdim = _width(state, "network.0.weight", 0, net), _width(state, "network.11.weight", 0, net)
     cin, cout = _width(state, "network.0.weight", 1, net), _width(state, "network.42.weight", 0, net)
-
-    def norm(groups: int, channels: int) -> nn.GroupNorm:
-        return nn.GroupNorm(groups, channels)
-
-    relu, leaky = nn.ReLU, (lambda: nn.LeakyReLU(0.2))
+    norm, relu, leaky = nn.GroupNorm, nn.ReLU, (lambda: nn.LeakyReLU(0.2))
     layers: list[nn.Module] = [
         _conv(cin, nf, 4, 2, 1), norm(16, nf), leaky(),
         _conv(nf, 2 * nf, 4, 2, 1), norm(32, 2 * nf), leaky(),
@@ -152,6 +148,12 @@ def read_checkpoint(path: str | Path) -> dict[str, dict[str, torch.Tensor]]:
     for net, state in states.items():
         check_finite_weights(path, ((f"{net}.{k}", v) for k, v in state.items()))
     return states
+
+
+def build_network(state: dict[str, torch.Tensor], net: str, path: str | Path) -> nn.Module:
+    """``net`` (one of ``NETWORKS``) built from its state dict's shapes, loaded and in eval mode."""
+    module = image_encoder(state, net) if net in ("netL", "netV") else image_to_map(state, net, tanh=net == "netA")
+    return _load_state(module, state, net, path)
 
 
 def _load_state(module: nn.Module, state: dict[str, torch.Tensor], net: str, path: str | Path) -> nn.Module:
@@ -223,10 +225,8 @@ class Unsup3dGenerator(Generator):
     def __init__(self, path: str | Path, device: DeviceLike = "auto") -> None:
         self.device = resolve_device(device)
         states = read_checkpoint(path)
-        self.depth_net = _load_state(image_to_map(states["netD"], "netD", tanh=False), states["netD"], "netD", path).to(self.device)
-        self.albedo_net = _load_state(image_to_map(states["netA"], "netA", tanh=True), states["netA"], "netA", path).to(self.device)
-        self.light_net = _load_state(image_encoder(states["netL"], "netL"), states["netL"], "netL", path).to(self.device)
-        self.view_net = _load_state(image_encoder(states["netV"], "netV"), states["netV"], "netV", path).to(self.device)
+        self.depth_net, self.albedo_net, self.light_net, self.view_net = (
+            build_network(states[net], net, path).to(self.device) for net in NETWORKS)
         # Previews orbit the official renderer's rotation centre (depth 1) from the official camera;
         # with the relief camera's fov a frontal 64x64 preview's pixel centres are the relief's.
         self.camera = CameraSpec(PIGAN_CONVENTION, radius=1.0, fov=relief_camera().fov_deg, pivot=(0.0, 0.0, -1.0))
