@@ -579,11 +579,11 @@ def test_every_release_belongs_to_a_registered_family_and_names_its_source():
                     assert f.url.startswith("https://"), f.url
                 if f.host == "gdrive":
                     assert "/file/d/" in f.url
-    assert len(keys) == len(set(keys)) == 31
-    assert {key.split("/")[0] for key in keys} == {"pigan", "gram", "graf", "cips3d", "eg3d", "panohead", "unsup3d"}
+    assert len(keys) == len(set(keys)) == 32
+    assert {key.split("/")[0] for key in keys} == {"pigan", "gram", "graf", "cips3d", "eg3d", "panohead", "unsup3d", "liftedgan"}
     assert all(f.git_blob_sha1 for f in FAMILIES["gram"].releases[0].files)
     assert all(r.manual for r in FAMILIES["eg3d"].releases) and all(r.manual for r in FAMILIES["panohead"].releases)
-    assert not any(r.manual for name in ("pigan", "gram", "graf", "cips3d", "unsup3d") for r in FAMILIES[name].releases)
+    assert not any(r.manual for name in ("pigan", "gram", "graf", "cips3d", "unsup3d", "liftedgan") for r in FAMILIES[name].releases)
 
 
 def _string_constants(path: Path) -> list[str]:

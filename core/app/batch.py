@@ -247,7 +247,7 @@ def _sources(seeds: list[int] | None, images: list[Path] | None) -> list[Source]
 
 def _check_sources_suit(family: str, sources: list[Source]) -> None:
     """Seeds for models that sample them, images for models that lift them; else one sentence."""
-    lifts = get_family(family).kind == "relief"
+    lifts = get_family(family).lifts_images
     if lifts and not isinstance(sources[0], Path):
         raise InputError(f"the {family} model lifts face images into reliefs: give a folder of images (--images FOLDER), not seeds")
     if not lifts and isinstance(sources[0], Path):

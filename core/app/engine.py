@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from .. import exporters
 from ..exporters import ExportSettings
 from ..models.base import Generator
+from .export import sample
 from .settings import ModelSelection
 
 Source = int | Path
@@ -48,7 +49,7 @@ def export_asset(gen: Generator, source: Source, path: Path, truncation: float, 
     """Export one batch asset, the identity of a seed or the relief of an image; an error becomes
     the outcome, so one bad seed or image never stops a batch."""
     try:
-        made = gen.relief(image=source) if isinstance(source, Path) else gen.field(seed=source, truncation=truncation)
+        made = gen.relief(image=source) if isinstance(source, Path) else sample(gen, source, truncation)
         stats = exporters.export_glb(made, path, export, generator=gen)
     except Exception as err:  # one bad asset must not stop the batch; it is reported
         return AssetOutcome(source, worker, error=f"{type(err).__name__}: {err}")

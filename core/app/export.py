@@ -13,7 +13,7 @@ from ..cameras import Pose, pose_to_camera
 from ..errors import InputError
 from ..exporters import AssetStats, ExportSettings
 from ..exporters.relief_view import check_relief_pose, render_relief
-from ..fields import Relief
+from ..fields import BaseField, Relief
 from ..io import encode_png, write_atomic
 from ..models import get_family
 from ..models.base import Generator
@@ -54,18 +54,33 @@ def generate_asset(
     if _lifts_images(gen, image):
         return _lift_image(gen, preview, export, output, preview_path, progress, image)
     pose = pose_of(preview)
-    field = gen.field(seed=preview.seed, truncation=preview.truncation)
+    if preview_path is not None and get_family(gen.family).kind == "relief":
+        check_relief_pose(pose)  # before anything is sampled or written
+    identity = sample(gen, preview.seed, preview.truncation)
     metadata = {"pose": {"yaw": pose.yaw, "pitch": pose.pitch, "fov": gen.camera.resolve(pose).fov}}
-    stats = exporters.export_glb(field, output, export, generator=gen, metadata=metadata, progress=progress)
+    stats = exporters.export_glb(identity, output, export, generator=gen, metadata=metadata, progress=progress)
     if preview_path is not None:
-        image = gen.render(field, pose, size=preview.size, progress=progress)
-        write_atomic(preview_path, encode_png(image))
+        write_atomic(preview_path, encode_png(_seen(gen, identity, preview, progress)))
     return GenerateResult(stats=stats, preview=None if preview_path is None else Path(preview_path))
+
+
+def sample(gen: Generator, seed: int, truncation: float) -> BaseField | Relief:
+    """The identity of ``seed``: a field, or a relief for relief models that sample seeds."""
+    if get_family(gen.family).kind == "relief":
+        return gen.relief(seed=seed, truncation=truncation)
+    return gen.field(seed=seed, truncation=truncation)
+
+
+def _seen(gen: Generator, identity: BaseField | Relief, preview: PreviewSettings, progress: ProgressCallback | None) -> np.ndarray:
+    """``identity`` from ``preview``'s pose: a relief ray-cast, a field rendered by its model."""
+    if isinstance(identity, Relief):
+        return relief_preview(gen, identity, preview)
+    return gen.render(identity, pose_of(preview), size=preview.size, progress=progress)
 
 
 def _lifts_images(gen: Generator, image: str | Path | None) -> bool:
     """Whether ``gen`` lifts images into reliefs; an image given to a model that samples seeds is refused."""
-    if get_family(gen.family).kind == "relief":
+    if get_family(gen.family).lifts_images:
         return True
     if image is not None:
         raise InputError(f"the {gen.family} model samples identities from seeds; --image is for models that lift "
@@ -110,4 +125,6 @@ def render_preview(gen: Generator, preview: PreviewSettings, image: str | Path |
     if _lifts_images(gen, image):
         check_relief_pose(pose_of(preview))  # before the image is lifted
         return relief_preview(gen, lift_image(gen, image), preview)
-    return gen.render(gen.field(seed=preview.seed, truncation=preview.truncation), pose_of(preview), size=preview.size, progress=progress)
+    if get_family(gen.family).kind == "relief":
+        check_relief_pose(pose_of(preview))  # before the identity is sampled
+    return _seen(gen, sample(gen, preview.seed, preview.truncation), preview, progress)

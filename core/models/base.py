@@ -31,6 +31,13 @@ def check_seed(seed: int) -> int:
     return int(seed)
 
 
+def check_truncation(truncation: float) -> float:
+    """``truncation`` (psi) as a float, or InputError for anything but a finite number >= 0."""
+    if isinstance(truncation, bool) or not isinstance(truncation, (int, float)) or not math.isfinite(truncation) or truncation < 0:
+        raise InputError(f"truncation must be a non-negative number, got {truncation!r}")
+    return float(truncation)
+
+
 def z_from_seed(seed: int, z_dim: int) -> torch.Tensor:
     """Return the [z_dim] float32 standard-normal latent for ``seed`` (CPU, independent of device).
 
@@ -95,28 +102,38 @@ class Generator:
         Raises:
             InputError: for both seed and z, a latent of the wrong size, or a bad truncation.
         """
+        seed, z = self.latent(seed, z)
+        field = self._make_field(z, check_truncation(truncation), conditioning)
+        field.identity = {**self.identity(seed, z, truncation), **field.identity}  # the family's additions (EG3D: its label)
+        return field
+
+    def latent(self, seed: int | None, z: torch.Tensor | np.ndarray | None) -> tuple[int | None, torch.Tensor]:
+        """The (seed, [z_dim] CPU latent) an identity is sampled from: ``z`` as given, else the
+        latent of ``seed`` (0 when neither is given).
+
+        Raises:
+            InputError: for both seed and z, a bad seed, or a latent of the wrong size.
+        """
         if seed is not None and z is not None:
             raise InputError("give either seed or z, not both")
         if z is None:
             seed = 0 if seed is None else seed
-            z = self._z_from_seed(check_seed(seed))
-        else:
-            z = torch.as_tensor(z, dtype=torch.float32).detach().cpu().reshape(-1)
-            if z.numel() != self.z_dim:
-                raise InputError(f"z must have {self.z_dim} values for the {self.family} model, got {z.numel()}")
-        if not isinstance(truncation, (int, float)) or not math.isfinite(truncation) or truncation < 0:
-            raise InputError(f"truncation must be a non-negative number, got {truncation!r}")
-        field = self._make_field(z, float(truncation), conditioning)
-        field.identity = {
+            return seed, self._z_from_seed(check_seed(seed))
+        z = torch.as_tensor(z, dtype=torch.float32).detach().cpu().reshape(-1)
+        if z.numel() != self.z_dim:
+            raise InputError(f"z must have {self.z_dim} values for the {self.family} model, got {z.numel()}")
+        return None, z
+
+    def identity(self, seed: int | None, z: torch.Tensor, truncation: float) -> dict[str, Any]:
+        """Who a sampled identity is, as exported metadata records it."""
+        return {
             "family": self.family,
             "variant": self.info.get("variant"),
             "seed": seed,
             "z_sha256": z_sha256(z),
             "truncation": float(truncation),
             "checkpoint_sha256": self.info.get("checkpoint_sha256"),
-            **field.identity,  # what the family adds (EG3D: the camera label it was conditioned on)
         }
-        return field
 
     def render_result(
         self,

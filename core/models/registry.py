@@ -97,6 +97,8 @@ class FamilySpec:
         frame: up axis and metres per unit, so exported assets are upright and life-size.
         default_level: documented surface density for meshing, or None.
         kind: ``"field"`` (radiance field) or ``"relief"`` (depth map + albedo).
+        lifts_images: True for a family that lifts a given image into a relief instead of
+            sampling identities from seeds (``relief(image=...)``).
         builtin: True for a family that needs no checkpoint (a procedural model).
         pickle_globals: module prefixes of pickled classes that identify the family's files.
         state_keys: state-dict key prefixes that identify the family's files.
@@ -121,6 +123,7 @@ class FamilySpec:
     options: tuple[LoaderOption, ...] = ()
     default_level: float | None = None
     kind: Literal["field", "relief"] = "field"
+    lifts_images: bool = False
     builtin: bool = False
     pickle_globals: tuple[str, ...] = ()
     state_keys: tuple[str, ...] = ()
@@ -155,6 +158,7 @@ class FamilySpec:
         """JSON-ready description (``aware3d models --json`` and the worker's ``models`` answer)."""
         return {
             "family": self.name, "title": self.title, "loads": self.implemented, "kind": self.kind,
+            "lifts_images": self.lifts_images,
             "builtin": self.builtin, "files": self.files, "licence": self.licence.name,
             "options": [option.to_dict() for option in self.options], "convention": self.convention.name,
             "default_level": self.default_level, "up_axis": self.frame.up_axis,

@@ -343,3 +343,22 @@ UNSUP3D_RELEASES: tuple[Release, ...] = (
     _unsup3d("synface", "Unsup3d synthetic faces (image to relief)", "checkpoint030.pth"),
     _unsup3d("syncar", "Unsup3d synthetic cars (image to relief)", "checkpoint100.pth"),
 )
+
+
+# LiftedGAN: two Google Drive files linked from the README. Source: seasonSH/LiftedGAN @ bd996e3
+# (master), README.md: "Pre-trained Models: [Google Drive](...1-44Eivt7...)" (the checkpoint and
+# its config.py) and "Download our pre-trained StyleGAN and face embedding network from [here]
+# (...1qVoWu_f...) ... Unzip them into the `pretrained/` folder". Both are taken to be zips and
+# the checkpoint to be checkpoint_010.pth (the released config trains 10 epochs): inferred, the
+# README lists neither archive's contents.
+_LIFTEDGAN_SRC = "seasonSH/LiftedGAN@bd996e3 README.md ('{section}')"
+_LIFTEDGAN_PAGE = "https://github.com/seasonSH/LiftedGAN#testing"
+
+LIFTEDGAN_RELEASES: tuple[Release, ...] = (
+    Release("liftedgan", "ffhq", "LiftedGAN FFHQ 256 (z to relief), with the StyleGAN2 it lifts", (
+        RemoteFile("liftedgan_ffhq.zip", "https://drive.google.com/file/d/1-44Eivt7GHINkX6zox89HHttujYWThz2/view?usp=sharing",
+                   _LIFTEDGAN_SRC.format(section="Pre-trained Models"), host="gdrive", archive=True),
+        RemoteFile("pretrained.zip", "https://drive.google.com/file/d/1qVoWu_fps17iTzYptwuN3ptgYeCpIl2e/view?usp=sharing",
+                   _LIFTEDGAN_SRC.format(section="Training"), host="gdrive", archive=True),
+    ), checkpoint="checkpoint_010.pth", page=_LIFTEDGAN_PAGE),
+)

@@ -17,7 +17,6 @@ translations x 0.1 (x, y) and x 0 (z).
 from __future__ import annotations
 
 import hashlib
-import math
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import nn
 
-from ..cameras import PIGAN_CONVENTION, Camera, CameraSpec
+from ..cameras import PIGAN_CONVENTION, CameraSpec
 from ..checkpoints import PickleSummary, check_finite_weights, file_sha256, safe_load
 from ..device import DeviceLike, resolve_device
 from ..errors import CheckpointError, InputError
@@ -34,6 +33,7 @@ from ..fields import Relief, WorldFrame
 from ..render import RenderSettings
 from . import releases
 from .base import Generator
+from .depth_lift import canonical_depth, foreground, relief_camera, relief_fov, view_scale
 from .registry import FamilySpec
 
 IMAGE_SIZE = 64
@@ -45,28 +45,17 @@ MIN_IMAGE_SIZE = 64
 MIN_DEPTH, MAX_DEPTH, BORDER_DEPTH = 0.9, 1.1, 1.05
 """The demo's canonical depth range and the depth it gives the border columns."""
 
-BORDER_COLUMNS = 2
-"""Columns on the left and on the right set to ``BORDER_DEPTH``."""
-
 FOV_DEG = 10.0
 """The official camera's field of view (its intrinsics put the principal point at (S - 1) / 2)."""
 
 ROTATION_RANGE_DEG, XY_TRANSLATION_RANGE, Z_TRANSLATION_RANGE = 60.0, 0.1, 0.0
 """How the demo scales the view network's tanh outputs."""
 
-BACKGROUND_MARGIN = 0.01
-"""Pixels at depth ``BORDER_DEPTH - BACKGROUND_MARGIN`` or beyond are background (cut from the mesh)."""
-
 NETWORKS = ("netD", "netA", "netL", "netV")
 """The state dicts the relief needs; the checkpoint's other entries are never used."""
 
 STANDINS = ("unsup3d.meters.MetricsTrace",)
 """The one official class a Trainer checkpoint pickles: training metrics, rebuilt inert."""
-
-_STEP_UP = (IMAGE_SIZE - 1) / IMAGE_SIZE
-"""The official intrinsics put pixel centres at x = (col - 31.5) / f with f = 31.5 / tan(5 deg);
-a relief camera puts them at (col + 0.5) / 32 - 1 of tan(fov / 2): equal when tan(fov / 2) =
-tan(5 deg) * 64 / 63."""
 
 
 FRAME = WorldFrame(up_axis="y", metres_per_unit=1.0)
@@ -209,13 +198,6 @@ def network_input(image: np.ndarray) -> torch.Tensor:
     return x * 2.0 - 1.0
 
 
-def relief_camera() -> Camera:
-    """The official camera as a relief camera: at the origin, looking down -z (OpenGL axes), with
-    the fov that puts pixel centres where the official intrinsics do (see ``_STEP_UP``)."""
-    half = math.atan(math.tan(math.radians(FOV_DEG / 2)) / _STEP_UP)
-    return Camera(cam2world=np.eye(4), fov_deg=math.degrees(2 * half))
-
-
 class Unsup3dGenerator(Generator):
     """A loaded Unsup3d model: lifts a face image into a relief (it samples no identities)."""
 
@@ -229,7 +211,7 @@ class Unsup3dGenerator(Generator):
             build_network(states[net], net, path).to(self.device) for net in NETWORKS)
         # Previews orbit the official renderer's rotation centre (depth 1) from the official camera;
         # with the relief camera's fov a frontal 64x64 preview's pixel centres are the relief's.
-        self.camera = CameraSpec(PIGAN_CONVENTION, radius=1.0, fov=relief_camera().fov_deg, pivot=(0.0, 0.0, -1.0))
+        self.camera = CameraSpec(PIGAN_CONVENTION, radius=1.0, fov=relief_fov(IMAGE_SIZE, FOV_DEG), pivot=(0.0, 0.0, -1.0))
         self.render_settings = RenderSettings()
         self.info = {
             "family": self.family, "variant": None, "learned": True, "checkpoint_sha256": file_sha256(path),
@@ -258,24 +240,18 @@ class Unsup3dGenerator(Generator):
             raise InputError("Unsup3d needs a face image: relief(image=PATH or an [H,W,3] array in [0,1])")
         pixels = load_image(image)
         x = network_input(pixels).to(self.device)
-        raw = self.depth_net(x)[:, 0]
-        depth = torch.tanh(raw - raw.mean(dim=(1, 2), keepdim=True))
-        depth = MIN_DEPTH + (depth + 1) / 2 * (MAX_DEPTH - MIN_DEPTH)
-        depth[:, :, :BORDER_COLUMNS] = BORDER_DEPTH
-        depth[:, :, -BORDER_COLUMNS:] = BORDER_DEPTH
+        depth = canonical_depth(self.depth_net(x)[:, 0], MIN_DEPTH, MAX_DEPTH, BORDER_DEPTH)
         albedo = self.albedo_net(x) / 2 + 0.5
         light = self.light_net(x).reshape(-1)
-        view = self.view_net(x).reshape(-1)
-        scale = torch.tensor([math.radians(ROTATION_RANGE_DEG)] * 3 + [XY_TRANSLATION_RANGE] * 2 + [Z_TRANSLATION_RANGE],
-                             device=view.device, dtype=view.dtype)
+        view = self.view_net(x).reshape(-1) * view_scale(ROTATION_RANGE_DEG, XY_TRANSLATION_RANGE, Z_TRANSLATION_RANGE).to(x.device)
         depth_np = depth[0].cpu().numpy()
         return Relief(
             depth=depth_np,
             albedo=albedo[0].permute(1, 2, 0).cpu().numpy(),
-            camera=relief_camera(),
-            mask=depth_np < BORDER_DEPTH - BACKGROUND_MARGIN,
+            camera=relief_camera(IMAGE_SIZE, FOV_DEG),
+            mask=foreground(depth_np, BORDER_DEPTH),
             light=light.cpu().numpy(),
-            view=(view * scale).cpu().numpy(),
+            view=view.cpu().numpy(),
             image=((x[0] + 1) / 2).permute(1, 2, 0).cpu().numpy(),
             world_to_asset=FRAME.world_to_asset(),
             identity={"family": self.family, "image_sha256": hashlib.sha256(pixels.tobytes()).hexdigest()[:16],
@@ -305,6 +281,7 @@ FAMILY = FamilySpec(
     convention=PIGAN_CONVENTION,
     frame=FRAME,
     kind="relief",
+    lifts_images=True,
     pickle_globals=("unsup3d.",),
     state_keys=("netA", "netL"),  # a state-dicts-only file (the Trainer's save_clean_checkpoint) names no class
     variant=variant,
