@@ -268,7 +268,7 @@ def request_params(context, method: str) -> dict[str, Any]:
     if method == "batch":
         folder = bpy.path.abspath(settings.batch_folder) if settings.batch_folder else os.path.join(output_dir(context), "batch")
         return {**params, "truncation": float(settings.truncation), **_export_params(settings), **_engine_params(context),
-                "folder": folder, "seeds": settings.batch_seeds, "images": None}
+                "folder": folder, "seeds": settings.batch_seeds, "images": None, "fit_settings": True}
     params.update(_identity_params(settings))
     params.update(_pose_params(settings))
     params["image"] = None  # the seed-based actions; Image → relief sends its image (lift_params)
@@ -276,6 +276,7 @@ def request_params(context, method: str) -> dict[str, Any]:
         params["output"] = os.path.join(output_dir(context), f"preview_seed{settings.seed}.png")
         return params
     params.update(_export_params(settings))
+    params["fit_settings"] = True  # the panel offers every setting for every model: a relief takes those it honours
     stem = os.path.join(output_dir(context), f"{_asset_label(context, params['model'])}_seed{settings.seed}_{settings.resolution}")
     params["output"] = stem + ".glb"
     params["preview"] = stem + ".png" if settings.save_preview else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from typing import Any
@@ -213,6 +214,13 @@ def _check_texture_memory(texture_size: int) -> None:
 _FIELD_ONLY_SETTINGS = ("resolution", "coarse_resolution", "level", "target_faces", "bake_mode", "view", "textured", "vertex_colors",
                         "fidelity", "fidelity_poses", "fidelity_size")
 """Settings that shape how a field is meshed and coloured; a relief has its own grid and albedo."""
+
+
+def relief_part(settings: ExportSettings) -> ExportSettings:
+    """``settings`` with every field-only setting back at its default: what a relief export takes
+    from a panel that offers every setting for every model."""
+    defaults = ExportSettings()
+    return dataclasses.replace(settings, **{key: getattr(defaults, key) for key in _FIELD_ONLY_SETTINGS})
 
 
 def check_relief_settings(settings: ExportSettings) -> ExportSettings:

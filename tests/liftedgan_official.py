@@ -407,11 +407,12 @@ def _randomise(generator: Generator, nets: list[nn.Module]) -> None:
 
 
 def _calibrate(models: OfficialModels, style_dim: int) -> None:
-    """Scale three output layers so that random weights give sensible, non-degenerate outputs:
+    """Scale four output layers so that random weights give sensible, non-degenerate outputs:
     light in (-0.45, 0.45) (shading a + b*max(0, n_z) >= 0.27), the centred raw depth with a
     standard deviation of 0.6 (tanh not saturated; some pixels in front of the border depth, some
     behind) and the transformation map's logits centred at -5 (the last convolution has no bias; its
-    weights may change sign), so that sigmoid(logits + 5) spans (0, 1)."""
+    weights may change sign), so that sigmoid(logits + 5) spans (0, 1); and the ToRGB layers so the
+    image has a standard deviation of 0.5, as a trained generator's in [-1, 1] has."""
     with torch.no_grad():
         z = torch.randn(4, style_dim)
         w = models.generator.style(z)
@@ -423,7 +424,10 @@ def _calibrate(models: OfficialModels, style_dim: int) -> None:
         _, light, view = models.netSD(styles)
         neutral_light = torch.stack([light[:, 0], light[:, 1], light[:, 2] * 0, light[:, 3] * 0], 1)
         neutral_style = models.netSC(styles, neutral_light, 0 * view)
-        _, feat = models.generator(neutral_style[:2], input_is_latent=True, randomize_noise=False, return_feat=True)
+        image, feat = models.generator(neutral_style[:2], input_is_latent=True, randomize_noise=False, return_feat=True)
+        for to_rgb in (models.generator.to_rgb1, *models.generator.to_rgbs):  # the image is linear in them: about [-1, 1], as trained
+            to_rgb.conv.weight.mul_(0.5 / image.std())
+            to_rgb.bias.mul_(0.5 / image.std())
         raw = models.netD(neutral_style[:2], feat)
         centred = raw - raw.mean([1, 2, 3], keepdim=True)
         models.netD.head[-1].weight.mul_(0.6 / centred.std())
@@ -434,8 +438,305 @@ def _calibrate(models: OfficialModels, style_dim: int) -> None:
         models.netT.network[-1].weight.mul_(scale)
 
 
+# --------------------------------------------------------------------------------------------------
+# Face-like weights (make_models(face=True)): random weights give a depth map that is rough at pixel
+# scale, which a relief mesher cuts into nothing. These re-planted weights keep every tensor of the
+# official formats but draw, for every style, a smooth face-shaped relief and a face-like picture.
+# --------------------------------------------------------------------------------------------------
+
+# channels of the planted StyleGAN2 (16 px up to 256 px): the depth dome's base, the picture's
+# skin, hair, dark (eyes, brows, shading) and lips masks, the nose and the eye sockets
+_BASE, _SKIN, _HAIR, _DARK, _LIPS, _NOSE, _SOCKETS = range(7)
+_FACE_A, _FACE_B = 0.62, 0.76  # the face ellipse's half width and half height, in [-1, 1] image units
+_BASE_REACH = 1.5  # the base dome is max(0, 1.5 - s) / 1.5, s = the squared elliptical radius
+_KNOTS = (1.0, 0.9, 0.5)  # s where the depth profile bends (ReLU thresholds in netD's head), rim first
+_RIM_DEPTH, _CENTRE_DEPTH, _PROFILE = 1.05, 0.93, 0.8  # background (for the smallest face), centre, and the dome (1 - s)^0.8
+_SHIFT = 0.04  # the style moves the rim knot outward by up to 2 * _SHIFT base units (a face ~6% wider at most)
+_NOSE_NEAR, _SOCKET_DEPTH = 0.12, 0.08  # in units of the dome's height
+_SHADE_BAKE = 0.9  # how much of the frontal shading the picture's skin carries (the albedo de-lights it)
+_BACKGROUND = (0.36, 0.40, 0.46)
+_COLOURS = {_SKIN: (0.86, 0.66, 0.55), _HAIR: (0.28, 0.19, 0.13), _DARK: (0.16, 0.11, 0.10), _LIPS: (0.72, 0.30, 0.30)}
+_COLOUR_SPREAD = {_SKIN: 0.08, _HAIR: 0.15, _DARK: 0.1, _LIPS: 0.1}  # relative change of each colour's weight over styles
+
+
+def _face_coords(n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """x (right), y (down) at the pixel centres of an n x n image in [-1, 1], and s, the squared
+    elliptical radius of the face (1 on its outline); float64."""
+    g = (torch.arange(n, dtype=torch.float64) + 0.5) / n * 2 - 1
+    y, x = torch.meshgrid(g, g, indexing="ij")
+    return x, y, (x / _FACE_A) ** 2 + (y / _FACE_B) ** 2
+
+
+def _blob(x, y, cx, cy, sx, sy):
+    return torch.exp(-0.5 * (((x - cx) / sx) ** 2 + ((y - cy) / sy) ** 2))
+
+
+def _nose(x, y):
+    return _blob(x, y, 0.0, 0.08, 0.08, 0.18)
+
+
+def _sockets(x, y):
+    return _blob(x, y, -0.22, -0.07, 0.13, 0.11) + _blob(x, y, 0.22, -0.07, 0.13, 0.11)
+
+
+def _face_raw_depth(n: int = 256) -> torch.Tensor:
+    """[n,n] the centred raw depth netD should give (``tanh`` of it onto [0.9, 1.1] is the depth) but in
+    the two border columns on each side: an elliptical dome, ``_CENTRE_DEPTH`` at its centre, with a
+    nose and eye sockets, on a flat background at ``_RIM_DEPTH``. Its mean is positive: the border
+    columns (which ``clamp_border`` sets to 1.05) make up the zero mean of ``raw - mean(raw)``."""
+    x, y, s = _face_coords(n)
+    inside = (s < 1).double()
+    near = (1 - s).clamp(min=0) ** _PROFILE + inside * (_NOSE_NEAR * _nose(x, y) - _SOCKET_DEPTH * _sockets(x, y))
+    background = math.atanh((_RIM_DEPTH - 1) / 0.1)
+    return background - (background - math.atanh((_CENTRE_DEPTH - 1) / 0.1)) * near
+
+
+def _face_patterns(n: int = 256, ambient: float = 0.56, diffuse: float = 0.65) -> torch.Tensor:
+    """[7,n,n] what the planted StyleGAN2 carries (each >= 0 and zero at the border): the base dome
+    and the picture's masks, the nose and the sockets. The skin darkens where the designed depth
+    turns away from the camera, as a photograph's does under the frontal light the albedo is de-lit
+    with (``ambient``, ``diffuse``: about the calibrated light's)."""
+    x, y, s = _face_coords(n)
+    depth = 1 + 0.1 * _face_raw_depth(n).tanh()
+    n_z = _normal_from_depth(depth[None].float(), n, 10.0)[0, :, :, 2].double()
+    shade = (ambient + diffuse * n_z) / (ambient + diffuse)
+    face = ((1.1 ** 2 - s) / 0.25).clamp(0, 1)
+    hair = ((-0.42 + 0.35 * x ** 2 - y) / 0.06).clamp(0, 1) * ((1.15 ** 2 - s) / 0.25).clamp(0, 1)
+    skin = face * (1 - hair)
+    eyes = _blob(x, y, -0.22, -0.06, 0.075, 0.045) + _blob(x, y, 0.22, -0.06, 0.075, 0.045)
+    brows = _blob(x, y, -0.23, -0.21, 0.1, 0.03) + _blob(x, y, 0.23, -0.21, 0.1, 0.03)
+    dark = (eyes + 0.6 * brows).clamp(max=1) * skin + _SHADE_BAKE * (1 - shade) * skin
+    lips = _blob(x, y, 0.0, 0.42, 0.14, 0.045) * skin
+    skin = (skin - dark - lips).clamp(min=0)
+    inside = (s < 1).double()
+    base = (_BASE_REACH - s).clamp(min=0) / _BASE_REACH
+    return torch.stack([base, skin, hair, dark, lips, _nose(x, y) * inside, _sockets(x, y) * inside])
+
+
+def _blur_matrix(n_out: int, n_in: int) -> torch.Tensor:
+    """[n_out,n_in] the 1-D map of ``ModulatedConv2d``'s blur after its stride-2 transposed
+    convolution: ``y[i] = sum_t k[t] z[i + t - 1]``, k = [1, 3, 3, 1] / 4 (the 2-D FIR times 4, per axis)."""
+    k = torch.tensor(BLUR_FIR, dtype=torch.float64) / 4
+    m = torch.zeros(n_out, n_in, dtype=torch.float64)
+    for i in range(n_out):
+        for t in range(4):
+            if 0 <= i + t - 1 < n_in:
+                m[i, i + t - 1] = k[t]
+    return m
+
+
+def _deblur(y: torch.Tensor, m: torch.Tensor, lam: float) -> torch.Tensor:
+    """Z with ``m Z m^T ~= y``, Tikhonov-regularised (``lam``) through the SVD of ``m``."""
+    u, s, vh = torch.linalg.svd(m, full_matrices=False)
+    ss = s[:, None] * s[None, :]
+    return vh.T @ ((u.T @ y @ u) * ss / (ss ** 2 + lam)) @ vh
+
+
+def _plant_generator(g: Generator, targets: torch.Tensor) -> None:
+    """Make ``g`` draw ``targets`` ([K,16,16], each >= 0) exactly at 16 px in its first K channels and carry
+    them, each times a gain, to 256 px (every later layer an identity: centre taps, which the
+    upsampling layers' blur turns into linear interpolation). No noise, no biases, every modulation 1;
+    every ToRGB zero.
+
+    Spatial detail comes from the 4x4 constant: its channel 4i+j is one at (i, j), so the 8-px
+    transposed convolution's 3x3 kernels stamp an arbitrary 9x9 grid per output channel, which the
+    blur maps onto 8x8 (solved for exactly). At 16 px the four phases of each target's pre-blur grid
+    are four 8-px channels read through four different taps; they are kept >= 0 (the leaky ReLUs must
+    stay linear) by an offset that a 29th channel of ones takes back."""
+    ch, k_n = g.channels, targets.shape[0]
+    ones = 4 * k_n
+    if ch[4] < 16 or ch[8] < ones + 1 or min(ch[r] for r in (16, 32, 64, 128, 256)) < k_n:
+        raise ValueError(f"face=True needs at least 16 channels at 4 px, {ones + 1} at 8 px and {k_n} above; got {ch}")
+    for module in g.modules():
+        if isinstance(module, NoiseInjection):
+            module.weight.zero_()
+        elif isinstance(module, FusedLeakyReLU):
+            module.bias.zero_()
+        elif isinstance(module, ModulatedConv2d):
+            module.weight.zero_()
+            module.modulation.weight.zero_()
+            module.modulation.bias.fill_(1.0)
+        elif isinstance(module, ToRGB):
+            module.bias.zero_()
+
+    def identity(layer: StyledConv, n: int, tap: tuple[int, int] = (1, 1)) -> None:
+        for c in range(n):
+            layer.conv.weight[0, c, c, tap[0], tap[1]] = 1.0
+
+    g.input.input.zero_()
+    for i, j in itertools.product(range(4), range(4)):
+        g.input.input[0, 4 * i + j, i, j] = 1.0
+    identity(g.conv1, 16)
+    # 16 px: target k's pre-blur grid (its last row and column zero); phase (a, b) of it is 8-px channel 4k + 2a + b
+    z16 = torch.stack([_deblur(t, _blur_matrix(16, 17)[:, :16], 1e-5) for t in targets.double()])
+    phases = [(a, b) for a in (0, 1) for b in (0, 1)]
+    y8, offsets = [], []
+    for k, (a, b) in itertools.product(range(k_n), phases):
+        phase = z16[k, a::2, b::2]
+        offsets.append(max(0.0, -phase.min().item()) + 0.05 * (phase.abs().max().item() + 1e-3))
+        y8.append(phase + offsets[-1])
+    y8.append(torch.ones(8, 8, dtype=torch.float64))
+    # 8 px: each channel's 9x9 pre-blur grid, one 3x3 stamp per 4-px impulse; demodulation divides it by its norm
+    w8, norms = g.convs[0].conv.weight, []
+    for o, target in enumerate(y8):
+        z8 = _deblur(target, _blur_matrix(8, 9), 1e-7)
+        for r, c in itertools.product(range(9), range(9)):
+            i, j = min(r // 2, 3), min(c // 2, 3)
+            w8[0, o, 4 * i + j, r - 2 * i, c - 2 * j] = z8[r, c]
+        norms.append(w8[0, o].double().norm().item())
+    identity(g.convs[1], ones + 1)
+    w16 = g.convs[2].conv.weight
+    for k, (p, (a, b)) in itertools.product(range(k_n), enumerate(phases)):
+        w16[0, k, 4 * k + p, a, b] = norms[4 * k + p]
+        w16[0, k, ones, a, b] = -offsets[4 * k + p] * norms[ones]
+    for layer in g.convs[3:]:
+        identity(layer, k_n)
+
+
+def _upsampled(patterns: torch.Tensor, factor: int) -> torch.Tensor:
+    """[K,n,n] to [K,n factor,n factor] as the planted generator's identity stages carry them."""
+    x, up = patterns.float()[None], Upsample()
+    for _ in range(int(math.log2(factor))):
+        x = up(x)
+    return x[0]
+
+
+def _neutral_styles(models: OfficialModels, z: torch.Tensor) -> torch.Tensor:
+    """The canonical faces' styles of ``z`` (truncated 0.7 towards their mean), as ``LiftedGAN.estimate`` makes them."""
+    w = models.generator.style(z)
+    styles = 0.7 * w + 0.3 * w.mean(0, keepdim=True)
+    _, light, view = models.netSD(styles)
+    neutral_light = torch.stack([light[:, 0], light[:, 1], light[:, 2] * 0, light[:, 3] * 0], 1)
+    return models.netSC(styles, neutral_light, 0 * view)
+
+
+def _plant_constant_path(netD: DepthNet, styles: torch.Tensor) -> None:
+    """``netD.network`` maps the style to spatially constant maps: the MLP's last layer gives four
+    standardised projections of its input (about 5 +- 1 over ``styles``), which pass every layer
+    unchanged (identity centre taps, nearest-neighbour transposed convolutions), each GroupNorm
+    normalising them across the four channels. The last keeps channel 0 (the rim knot's shift) in
+    [_SHIFT, 3 _SHIFT] for every style (normalised values lie in [-sqrt(3), sqrt(3)]), channels 1 and
+    2 at _SHIFT, and the rest at zero."""
+    last_linear = netD.mlp[-2]
+    hidden = netD.mlp[:-2](styles)
+    last_linear.weight.zero_()
+    last_linear.bias.zero_()
+    for c in range(4):
+        direction = torch.randn(hidden.shape[1])
+        p = hidden @ direction
+        last_linear.weight[c] = direction / p.std()
+        last_linear.bias[c] = 5.0 - p.mean() / p.std()
+    for layer in netD.network:
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
+            layer.weight.zero_()
+            for c in range(4):
+                if isinstance(layer, nn.Conv2d):
+                    layer.weight[c, c, 1, 1] = 1.0
+                elif layer.stride == (2, 2):
+                    layer.weight[c, c, 1:3, 1:3] = 1.0
+                else:
+                    layer.weight[c, c] = 1.0
+        elif isinstance(layer, nn.GroupNorm):
+            layer.weight.zero_()
+            layer.bias.zero_()
+            layer.weight[:4] = 1.0
+            layer.bias[:4] = 3.0
+    last = [m for m in netD.network if isinstance(m, nn.GroupNorm)][-1]
+    last.weight.zero_()
+    last.bias.zero_()
+    last.weight[0] = _SHIFT / math.sqrt(3)
+    last.bias[0] = 2 * _SHIFT
+    last.bias[1:3] = _SHIFT
+
+
+def _plant_face(models: OfficialModels, style_dim: int) -> None:
+    """Re-plant the StyleGAN2 and netD (netT, netSD, netSC keep their calibrated random weights).
+
+    The StyleGAN2 draws ``_face_patterns`` (sampled at 16 px, carried smoothly to 256 px) in seven
+    channels of its last features; its last ToRGB paints background + sum (colour - background) *
+    mask, each mask's weight modulated a little by the style (skin tone, hair and lip colour vary).
+    netD reads the base dome and nose - sockets through ``inject``; its head, linear but for the ReLUs
+    right after the first GroupNorm, bends the base dome at ``_KNOTS`` (the rim knot, shifted
+    outward by the style through ``netD.network``, sets the face's outline: a smooth curve at 256 px
+    with the depth continuous across it) and its last convolution is fitted by least squares to
+    ``_face_raw_depth``.
+
+    ``raw - mean(raw)`` puts the background as far behind the mean as the face is in front of it, so a
+    face a third of the image that is not flattened against 0.9 would leave the background in front
+    of the border depth. The last convolution reads the fourth channel as the mean of its values two
+    columns to the left and right: inside the image that is a slight blur, but the two border columns
+    on each side (which ``clamp_border`` overwrites) lose half of the channel's large constant there,
+    and their raw depth, very near, lowers the mean to what puts the background at ``_RIM_DEPTH``."""
+    g, netD = models.generator, models.netD
+    styles = _neutral_styles(models, torch.randn(8, style_dim))
+    targets = F.avg_pool2d(_face_patterns(256)[None], 16)[0]
+    _plant_generator(g, targets)
+    _, feat = g(styles[:1], input_is_latent=True, randomize_noise=False, return_feat=True)
+    carried = _upsampled(targets, 16)
+    gains = [((feat[0, k] * carried[k]).sum() / carried[k].square().sum()).item() for k in range(targets.shape[0])]
+
+    to_rgb = g.to_rgbs[-1]
+    background = torch.tensor(_BACKGROUND)
+    modulation = to_rgb.conv.modulation
+    for k, colour in _COLOURS.items():
+        to_rgb.conv.weight[0, :, k, 0, 0] = 2 * (torch.tensor(colour) - background) / (gains[k] * to_rgb.conv.scale)
+        direction = torch.randn(style_dim)
+        p = styles @ direction * modulation.scale
+        modulation.weight[k] = direction * _COLOUR_SPREAD[k] / p.std()
+        modulation.bias[k] = 1.0 - (p * _COLOUR_SPREAD[k] / p.std()).mean()
+    to_rgb.bias.copy_((2 * background - 1).view(1, 3, 1, 1))
+
+    head, n = netD.head, 4  # the first GroupNorm group of the head does everything; any others stay zero
+    netD.inject.weight.zero_()
+    netD.inject.weight[:3, _BASE] = 1.0 / gains[_BASE]
+    netD.inject.weight[3, _NOSE] = -1.0 / gains[_NOSE]  # sockets - nose: the last convolution's weight for it comes out > 0
+    netD.inject.weight[3, _SOCKETS] = 1.0 / gains[_SOCKETS]
+    _plant_constant_path(netD, styles)
+    for conv in (head[0], head[3]):  # binomial blurs; the base channels are zero near the border, or cut there
+        conv.weight.zero_()
+        size = conv.weight.shape[-1]
+        taps = torch.tensor([math.comb(size - 1, i) for i in range(size)], dtype=torch.float32)
+        taps = taps[:, None] * taps[None, :] / taps.sum() ** 2
+        for o in range(n):
+            if o < 3 or conv is head[0]:
+                conv.weight[o, o] = taps
+            else:
+                conv.weight[o, o, size // 2, size // 2] = 1.0
+    smallest = torch.tensor([_SHIFT, _SHIFT, _SHIFT, 0.0]).view(1, n, 1, 1)  # the constant path's least output
+    x = head[0](F.pad(smallest, (0, 0, 0, 0, 0, head[0].weight.shape[0] - n)) + netD.inject(feat[:1]))
+    mu, sigma = x[:, :n].mean().item(), math.sqrt(x[:, :n].var(unbiased=False).item() + head[1].eps)
+    for norm in (head[1], head[4]):
+        norm.weight.zero_()
+        norm.bias.zero_()
+        norm.weight[:n] = 1.0
+    for i, s in enumerate(_KNOTS):  # the knot channels' ReLUs: zero below (_BASE_REACH - s) / _BASE_REACH
+        head[1].bias[i] = (mu - (_BASE_REACH - s) / _BASE_REACH - _SHIFT) / sigma
+    # every other ReLU passes everything (what it sees is >= 1; small, so that float error stays small)
+    head[1].bias[3] = 1.0 - head[1](x)[0, 3].min()
+    head[4].bias[:n] = 1.0 - head[:5](x)[0, :n].amin(dim=(1, 2))
+    h = head[:6](x)[0, :n, :, 2:-2].reshape(n, -1).double()  # fitted on the columns clamp_border keeps
+    target = _face_raw_depth(256)[:, 2:-2].reshape(-1, 1)
+    fit = torch.linalg.lstsq(torch.cat([h, torch.ones(1, h.shape[1], dtype=h.dtype)]).T, target).solution[:, 0]
+    assert fit[3] > 0, "the border columns would come out far, not near"
+    head[6].weight.zero_()
+    head[6].weight[0, :n, 2, 2] = fit[:n].float()
+    head[6].weight[0, 3, 2, 2] = 0.0
+    head[6].weight[0, 3, 2, 0] = head[6].weight[0, 3, 2, 4] = float(fit[3]) / 2
+    head[6].bias.fill_(float(fit[n]))
+
+    def background_raw(bias: float) -> float:  # raw - mean(raw) at the background for the smallest face
+        head[4].bias[3] = bias
+        raw = head(x)[0, 0]
+        return (raw[0, 2] - raw.mean()).item()
+
+    start = head[4].bias[3].item()
+    low, high = background_raw(start), background_raw(start + 1.0)
+    head[4].bias[3] = start + (math.atanh((_RIM_DEPTH - 1) / 0.1) - low) / (high - low)
+    head[6].bias.sub_(head(x)[0, 0, 0, 2] - math.atanh((_RIM_DEPTH - 1) / 0.1))  # raw itself about 0 (only raw - mean matters)
+
+
 def make_models(seed: int = 0, style_dim: int = 32, channels: dict = TEST_CHANNELS, n_mlp: int = 8,
-                depth_nf: int = 4, trans_nf: int = 4, trans_z_dim: int = 8, *, mlp_dim: int = 512) -> OfficialModels:
+                depth_nf: int = 4, trans_nf: int = 4, trans_z_dim: int = 8, *, mlp_dim: int = 512, face: bool = False) -> OfficialModels:
     """Random-weight networks as ``LiftedGAN.initialize`` builds them, at narrow widths (the release:
     style_dim 512, ``RELEASE_CHANNELS``, depth nf 16, transformation nf 16 and z_dim 16). The caller's
     RNG state is left untouched.
@@ -444,7 +745,13 @@ def make_models(seed: int = 0, style_dim: int = 32, channels: dict = TEST_CHANNE
     takes it as ``dim=512`` and neither StyleDecomposeNet nor StyleComposeNet passes it, so every
     official checkpoint has 512 there whatever the style width; at 512 those MLPs hold ~4.5M of the
     checkpoint's parameters (~54 MB with the Adam state). A smaller value makes a smaller file that
-    the official code itself could not load."""
+    the official code itself could not load.
+
+    ``face``: after the calibration, re-plant the StyleGAN2 and netD (``_plant_face``) so that every
+    style gives a smooth, face-shaped relief (an elliptical dome 76% of the image high and 62% wide,
+    nearest at its centre, about 0.92, with a nose and eye sockets, on a background at 1.050-1.058;
+    the two border columns on each side come out very near, for ``clamp_border`` to overwrite) and a
+    face-like canonical picture; netT, netSD and netSC keep their calibrated random weights."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         generator = Generator(256, style_dim, n_mlp, channels=channels)
@@ -457,6 +764,9 @@ def make_models(seed: int = 0, style_dim: int = 32, channels: dict = TEST_CHANNE
         for p in generator.parameters():
             p.requires_grad_(False)
         _calibrate(models, style_dim)
+        if face:
+            with torch.no_grad():
+                _plant_face(models, style_dim)
     return models
 
 

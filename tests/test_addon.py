@@ -648,3 +648,36 @@ def test_image_to_relief_imports_the_lifted_image(blender, tmp_path):
     with pytest.raises(RuntimeError, match="needs a checkpoint of a model that lifts images"):  # reported as an error
         bpy.ops.aware3d.lift_image()  # no checkpoint picked: one sentence, nothing sent
     assert "needs a checkpoint of a model that lifts images" in settings.last_error and not settings.busy
+
+
+def test_a_relief_model_that_samples_seeds_imports_and_previews(blender, tmp_path):
+    """Import and Preview with a LiftedGAN checkpoint: seeds become reliefs, previews are the
+    relief ray-cast, and a pose behind it is one sentence in the status."""
+    from liftedgan_official import make_models, save_release
+
+    bpy, runtime = blender
+    settings = _fresh_scene(bpy)
+    files = save_release(tmp_path / "ffhq_256", make_models(seed=2, mlp_dim=64, face=True))
+    entry = runtime.addon_prefs().checkpoints.add()
+    entry.name, entry.path = "liftedgan small", str(files["checkpoint"])
+    settings.use_checkpoint, settings.checkpoint = True, "liftedgan small"
+    settings.seed, settings.yaw, settings.pitch, settings.preview_size = 2, 0.3, 0.0, 48
+    try:
+        assert getattr(bpy.ops.aware3d, "import")() == {"FINISHED"}
+        _drive(bpy, runtime)
+        assert not settings.last_error, settings.last_error
+        assert settings.status.endswith("faces, a relief)"), settings.status
+        obj = bpy.data.collections["liftedgan_seed2"].objects[0]
+        assert obj["family"] == "liftedgan" and obj["seed"] == 2 and len(obj.data.polygons) > 1000
+        bpy.ops.aware3d.preview()
+        _drive(bpy, runtime)
+        assert not settings.last_error, settings.last_error
+        pixels = np.array(bpy.data.images[runtime.PREVIEW_IMAGE].pixels[:]).reshape(48, 48, 4)
+        assert pixels[..., :3].std() > 0.05
+        settings.yaw = 3.0
+        bpy.ops.aware3d.preview()
+        _drive(bpy, runtime)
+        assert "a relief is a frontal height field" in settings.last_error
+    finally:
+        runtime.addon_prefs().checkpoints.remove(len(runtime.addon_prefs().checkpoints) - 1)
+        settings.use_checkpoint, settings.yaw = False, 0.0

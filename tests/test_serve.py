@@ -63,8 +63,8 @@ def test_a_request_without_a_method_is_answered_with_its_id():
 def test_accepted_keys_are_the_settings_groups():
     model, preview, export = set(ModelSelection.keys()), set(PreviewSettings.keys()), set(ExportSettings.keys())
     assert accepted_keys("preview") == model | preview | {"output", "image"}
-    assert accepted_keys("generate") == model | preview | export | {"output", "preview", "image"}
-    assert accepted_keys("batch") == model | {"truncation"} | export | set(EngineSettings.keys()) | {"folder", "seeds", "images"}
+    assert accepted_keys("generate") == model | preview | export | {"output", "preview", "image", "fit_settings"}
+    assert accepted_keys("batch") == model | {"truncation"} | export | set(EngineSettings.keys()) | {"folder", "seeds", "images", "fit_settings"}
     assert accepted_keys("ping") == frozenset()
     with pytest.raises(ValueError, match="unknown method 'nope'"):
         accepted_keys("nope")

@@ -32,6 +32,8 @@ from typing import IO, Any
 
 from ..errors import Aware3DError, CheckpointError, InputError
 from ..exporters import ExportSettings
+from ..exporters.pipeline import relief_part
+from ..models import detect_family, get_family
 from ..settings import SettingsError, short_repr
 from .settings import EngineSettings, ModelSelection, PreviewSettings
 
@@ -46,8 +48,9 @@ _METHOD_KEYS: dict[str, tuple[str, ...]] = {
     "shutdown": (),
     "cancel": ("target",),
     "preview": ModelSelection.keys() + PreviewSettings.keys() + ("output", "image"),
-    "generate": ModelSelection.keys() + PreviewSettings.keys() + ExportSettings.keys() + ("output", "preview", "image"),
-    "batch": ModelSelection.keys() + ("truncation",) + ExportSettings.keys() + EngineSettings.keys() + ("folder", "seeds", "images"),
+    "generate": ModelSelection.keys() + PreviewSettings.keys() + ExportSettings.keys() + ("output", "preview", "image", "fit_settings"),
+    "batch": ModelSelection.keys() + ("truncation",) + ExportSettings.keys() + EngineSettings.keys()
+    + ("folder", "seeds", "images", "fit_settings"),
 }
 
 
@@ -65,6 +68,22 @@ def _json_safe(value: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return True
+
+
+def _fit_settings(params: dict[str, Any]) -> bool:
+    """``fit_settings``: true when the export settings come from a panel that offers them all for
+    every model (the add-on), so a relief takes only those it can honour; false (the default)
+    refuses a field-only setting given to a relief, as the command line does."""
+    value = params.get("fit_settings", False)
+    if not isinstance(value, bool):
+        raise SettingsError("fit_settings", f"fit_settings must be true or false, got {short_repr(value)}")
+    return value
+
+
+def _selected_family(selection: ModelSelection):
+    """The registry entry of the model a selection names, or of the checkpoint it points at."""
+    return get_family(selection.model if selection.model else detect_family(selection.checkpoint))
+
 
 
 def accepted_keys(method: str) -> frozenset[str]:
@@ -341,6 +360,8 @@ class Worker:
         preview_path = _path_param(params, "preview", ".png", required=False)
         image = _input_param(params, "image")
         gen = self._generator(params)
+        if _fit_settings(params) and gen.info.get("kind") == "relief":
+            export = relief_part(export)
         result = generate_asset(gen, preview, export, output, preview_path, progress=progress, image=image)
         return {"path": str(output), "preview": None if preview_path is None else str(preview_path), "family": gen.family,
                 "seed": preview.seed, "image": None if image is None else str(image), "spec": _spec(gen),
@@ -353,6 +374,8 @@ class Worker:
         truncation = PreviewSettings.from_mapping(params, ignore=tuple(params)).truncation  # batch accepts no other preview key
         export = ExportSettings.from_mapping(params, ignore=tuple(params))
         engine = EngineSettings.from_mapping(params, ignore=tuple(params))
+        if _fit_settings(params) and _selected_family(selection).kind == "relief":
+            export = relief_part(export)
         seeds, image_folder = params.get("seeds"), _input_param(params, "images")
         if image_folder is not None and seeds is None:
             seed_list, images = [], list_images(image_folder)
