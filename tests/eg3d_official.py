@@ -981,8 +981,216 @@ def _liven(G, seed):
         last.bias[0] = (DENSITY_MEDIAN - scale * sigma.median().item()) / float(last.bias_gain)
 
 
+# --------------------------------------------------------------------------------------------
+# ``head=True``: a smooth, closed, head-like field instead of random froth
+
+HEAD_SEMI_AXES = {"x": 0.19, "y": 0.24, "z": 0.22}
+"""Semi-axes of the planted head (world units at ``box_warp`` 1): taller than wide, a little deeper than wide."""
+
+HEAD_PEAK = 3.0
+"""A shape profile's value at the centre: ``HEAD_PEAK - (t / s)^2``; the three sum to ``3 HEAD_PEAK - q``, q = 1 on the surface."""
+
+HEAD_SHARPNESS = 40.0
+"""Raw sigma per unit of ``1 - q``: sigma = 10 (the official meshing level) on the surface, 10 + 40 at the centre."""
+
+EG3D_HEAD_SLOTS = {"x": (1, "u"), "y": (0, "v"), "z": (2, "u")}
+"""Which plane carries each axis' profile: planes (x, y), (x, z), (z, x) as (u, v)."""
+
+SKIN, HAIR = (0.87, 0.67, 0.55), (0.23, 0.15, 0.11)
+"""The planted head's colours (linear 0..1)."""
+
+HAIR_LINE, HAIR_TILT, HAIR_SOFTNESS = 0.07, 0.7, 0.03
+"""Hair where ``y - HAIR_TILT * z > HAIR_LINE`` (top and back; the face looks toward +z), blended over ``HAIR_SOFTNESS``."""
+
+
+def _head_basis(kind, direction, scale, box_warp):
+    """One 8x8 basis image (zero on its border ring, so zero padding is what the image continues as).
+
+    ``kind`` 'profile': ``max(HEAD_PEAK - (t / scale)^2, 0)``; 'plus'/'minus': ``max(+-t, 0)``; 'plateau': 1;
+    t the world coordinate of the pixel centre along ``direction`` ('u' = columns, 'v' = rows).
+    """
+    t = (torch.arange(8, dtype=torch.float64) + 0.5) / 8 * box_warp - box_warp / 2
+    ring = torch.ones(8, dtype=torch.float64)
+    ring[0] = ring[-1] = 0
+    if kind == "profile":
+        line = (HEAD_PEAK - (t / scale) ** 2).clamp(min=0)
+    elif kind == "plus":
+        line = t.clamp(min=0)
+    elif kind == "minus":
+        line = (-t).clamp(min=0)
+    else:
+        line = torch.ones(8, dtype=torch.float64)
+    line = line * ring
+    return torch.outer(ring, line) if direction == "u" else torch.outer(line, ring)
+
+
+def _ws_direction(G, rng, count=64):
+    """A random unit direction of w and the mean and spread of the ws' projections on it (front camera)."""
+    ws = G.mapping(torch.randn(count, G.z_dim, generator=rng), front_camera(G).repeat(count, 1))[:, 0]
+    direction = torch.randn(G.w_dim, generator=rng)
+    p = ws @ direction
+    return direction, p.mean().item(), p.std().item()
+
+
+def _plant_head(G, seed, slots, depth=1, colour_code=None):
+    """Re-plant the backbone, the decoder and the super-resolution's ToRGBs so the field is a head.
+
+    The backbone draws eight 8x8 basis images exactly (``_head_basis``: the three shape profiles, +-ramps
+    along u and v, a plateau) in channels 0..7 of ``b8``'s features: the 4x4 constant holds one impulse
+    per pixel (channel 4i+j at (i, j)), ``b4.conv1`` and ``b8.conv1`` are identities (centre taps; with
+    uniform styles demodulation leaves them exact), ``b8.conv0``'s 3x3 kernels are the least-norm
+    solution that stamps each basis image (all values >= 0, so every leaky ReLU stays linear; noise
+    strengths and biases zero). ``b8.torgb`` mixes them into the planes' feature channels and every
+    other ToRGB is zero, so the planes are the 8x8 images up-sampled five times by the [1,3,3,1] FIR
+    (Chaikin's scheme: a smooth quadratic B-spline that reproduces quadratics).
+
+    ``slots``: for each of 'x', 'y', 'z', the (plane, 'u' | 'v') that carries that axis (a plane image
+    reads its (u, v) = (column, row) coordinates). Feature 0 is the shape: each plane carries one
+    axis' profile, so the planes' sum is ``3 HEAD_PEAK - x^2/a^2 - y^2/b^2 - z^2/c^2`` near the head
+    and falls to 0 at the box's walls and outside it (no fog). Feature 1 is ``y - HAIR_TILT z`` (hair),
+    feature 2 a plateau of one (skin tone). ``b8.torgb``'s styles vary a little with w: the shape's
+    scales by ~1 %, the hair ramps by ~5 %, the tone channel by ~10 %. With ``depth`` > 1 (PanoHead's
+    tri-grid) every depth slice holds the same image.
+
+    The decoder: hidden units 0/1 are ``softplus(+-t)``, t = mean-feature-0 * 3 - T (their difference is
+    exactly t), so raw sigma = 10 + HEAD_SHARPNESS * t, T calibrated at ``w_avg`` so the surface crosses
+    the y axis at its semi-axis; units 2/3 a smooth step of the hair ramp, 4/5 the tone's deviation.
+    Outputs 1..32 are ``colour_code`` (EG3D: logits of the sigmoid; PanoHead: 2c - 1 through an
+    identity ``torgb``) of skin blended to hair, the tone shifting the skin. The super-resolution's
+    ToRGBs are shrunk 100x, so its image is the raw image up-sampled plus a little detail.
+    """
+    rng = torch.Generator().manual_seed(seed + 17)
+    box = float(G.rendering_kwargs["box_warp"])
+    synthesis = G.backbone.synthesis
+    planes_channels = synthesis.img_channels // 3
+    with torch.no_grad():
+        for module in synthesis.modules():
+            if isinstance(module, SynthesisLayer):
+                if module.use_noise:
+                    module.noise_strength.zero_()
+                module.bias.zero_()
+            if isinstance(module, (SynthesisLayer, ToRGBLayer)):
+                module.affine.weight.zero_()
+                module.affine.bias.fill_(1.0 / float(module.affine.bias_gain))
+            if isinstance(module, ToRGBLayer):
+                module.weight.zero_()
+                module.bias.zero_()
+        b4, b8 = synthesis.b4, synthesis.b8
+        n4 = b4.const.shape[0]
+        if n4 < 16 or b8.conv0.out_channels < 8:
+            raise ValueError("head=True needs at least 16 channels at 4 px and 8 at 8 px")
+        b4.const.zero_()
+        for i in range(4):
+            for j in range(4):
+                b4.const[4 * i + j, i, j] = 1.0
+        for layer, count in ((b4.conv1, 16), (b8.conv1, b8.conv1.out_channels)):
+            layer.weight.zero_()
+            for c in range(count):
+                layer.weight[c, c, 1, 1] = 1.0
+
+        shapes = [("profile", slots[a][1], HEAD_SEMI_AXES[a] * box) for a in ("x", "y", "z")]
+        basis = shapes + [("plus", "u", 0), ("minus", "u", 0), ("plus", "v", 0), ("minus", "v", 0), ("plateau", "u", 0)]
+        targets = torch.stack([_head_basis(kind, d, s, box) for kind, d, s in basis])  # [8, 8, 8]
+        # b8.conv0 maps the impulses through its kernels linearly: J [64, n4*9] per output channel
+        conv0 = b8.conv0
+        impulses = b4.const[None].double() * math.sqrt(2)
+        columns = []
+        for c in range(n4):
+            for r in range(3):
+                for s in range(3):
+                    kernel = torch.zeros(1, n4, 3, 3, dtype=torch.float64)
+                    kernel[0, c, r, s] = 1
+                    out = conv2d_resample(impulses, kernel, conv0.resample_filter.double(), up=2, padding=1, flip_weight=False)
+                    columns.append(out.reshape(-1))
+        jacobian = torch.stack(columns, 1)  # [64, n4*9]
+        conv0.weight.zero_()
+        solution = torch.linalg.pinv(jacobian) @ targets.reshape(len(basis), -1).T  # [n4*9, 8]
+        assert (jacobian @ solution - targets.reshape(len(basis), -1).T).abs().max() < 1e-9
+        for k in range(len(basis)):
+            conv0.weight[k] = solution[:, k].reshape(n4, 3, 3).float()
+
+        ws = G.backbone.mapping.w_avg.reshape(1, 1, -1).repeat(1, G.backbone.mapping.num_ws, 1)
+        x = img = None
+        for res in (4, 8):  # the features b8.torgb reads, at w_avg (uniform styles: they do not depend on w)
+            block = getattr(synthesis, f"b{res}")
+            x, img = block(x, img, ws[:, :block.num_conv + block.num_torgb], noise_mode="const")
+        gains = [(x[0, k].double() * targets[k]).sum().item() / targets[k].square().sum().item() for k in range(len(basis))]
+        assert max((x[0, k].double() - gains[k] * targets[k]).abs().max().item() for k in range(len(basis))) < 1e-4
+
+        torgb = b8.torgb
+        # styles: 1 + spread * (standardised projection of w); the four ramp channels share one direction
+        weight_gain = float(torgb.weight_gain)
+        affine = torgb.affine
+        shared = _ws_direction(G, rng)
+        for k, kind in enumerate(basis):
+            spread = 0.01 if kind[0] == "profile" else 0.05 if kind[0] in ("plus", "minus") else 0.1
+            direction, mean, std = shared if kind[0] in ("plus", "minus") else _ws_direction(G, rng)
+            affine.weight[k] = direction * spread / std / float(affine.weight_gain) / weight_gain
+            affine.bias[k] = (1 - spread * mean / std) / weight_gain / float(affine.bias_gain)
+
+        def put(plane, feature, k, coefficient):
+            for d in range(depth):
+                torgb.weight[plane * planes_channels + feature * depth + d, k, 0, 0] = coefficient / gains[k]
+
+        for k, axis in enumerate(("x", "y", "z")):
+            put(slots[axis][0], 0, k, 1.0)
+        plus_u, minus_u, plus_v, minus_v = 3, 4, 5, 6
+        for axis, factor in (("y", 1.0), ("z", -HAIR_TILT)):
+            plane, direction = slots[axis]
+            plus, minus = (plus_u, minus_u) if direction == "u" else (plus_v, minus_v)
+            put(plane, 1, plus, factor)
+            put(plane, 1, minus, -factor)
+        put(slots["y"][0], 2, 7, 1.0)
+
+        # the decoder
+        first, last = G.decoder.net[0], G.decoder.net[2]
+        for layer in (first, last):
+            layer.weight.zero_()
+            layer.bias.zero_()
+
+        def set_row(layer, row, weights, bias):
+            for column, value in weights.items():
+                layer.weight[row, column] = value / float(layer.weight_gain)
+            layer.bias[row] = bias / float(layer.bias_gain)
+
+        probe = torch.tensor([[[0.0, HEAD_SEMI_AXES["y"] * box, 0.0]]])
+        level = _mean_features(G, G.planes(ws, noise_mode="const"), probe)[0, 0, 0].item() * 3
+        set_row(first, 0, {0: 3.0}, -level)
+        set_row(first, 1, {0: -3.0}, level)
+        sharp = 1 / HAIR_SOFTNESS
+        set_row(first, 2, {1: 3.0 * sharp}, -HAIR_LINE * sharp)
+        set_row(first, 3, {1: 3.0 * sharp}, -HAIR_LINE * sharp - 1.0)
+        set_row(first, 4, {2: 3.0}, -1.0)
+        set_row(first, 5, {2: -3.0}, 1.0)
+        set_row(last, 0, {0: HEAD_SHARPNESS, 1: -HEAD_SHARPNESS}, 10.0)
+        skin, hair = (colour_code(torch.tensor(c, dtype=torch.float64)) for c in (SKIN, HAIR))
+        tone = colour_code(torch.tensor(SKIN, dtype=torch.float64) * 0.9) - skin  # a darker skin per unit of the tone's deviation / 0.1
+        for row in range(1, last.out_features):
+            c = (row - 1) % 3
+            set_row(last, row, {2: float(hair[c] - skin[c]), 3: float(skin[c] - hair[c]), 4: float(tone[c]) * 5, 5: -float(tone[c]) * 5},
+                    float(skin[c]))
+
+        for module in G.superresolution.modules():
+            if isinstance(module, ToRGBLayer):
+                module.weight.mul_(0.01)
+                module.bias.mul_(0.01)
+
+
+def _mean_features(G, planes, points):
+    """The decoder's input at ``points`` [1, M, 3]: the planes' features averaged, [1, M, 32]."""
+    captured = {}
+
+    class Spy(nn.Module):
+        def forward(self, features, directions):
+            captured["x"] = features.mean(1)
+            return {"sigma": features[..., :1, :1].mean(1), "rgb": features.mean(1)}
+
+    G.renderer.run_model(planes, Spy(), points, torch.zeros_like(points), G.rendering_kwargs)
+    return captured["x"]
+
+
 def make_generator(variant="ffhq512-128", *, seed=0, channel_base=4096, channel_max=16, z_dim=16, w_dim=512, canary=None, sr_width_scale=1.0,
-                   **rendering_overrides):
+                   head=False, **rendering_overrides):
     """A tiny ``G_ema`` of a released configuration, built as train.py + training_loop.py build it.
 
     The backbone is the real 256x256 StyleGAN2 layout (b4..b256, 96 channels, 14 ws, 2 mapping
@@ -991,7 +1199,9 @@ def make_generator(variant="ffhq512-128", *, seed=0, channel_base=4096, channel_
     ``rendering_kwargs`` (before construction, so the constructor sees them too).
     The global torch RNG is left untouched. ``sr_width_scale`` (not official) multiplies the
     super-resolution's hard-coded widths (256/128/64): at 1, a 512px synthesis takes ~5 s on two
-    cores, mostly in its 512x512 convolutions; 0.25 makes it ~10x cheaper.
+    cores, mostly in its 512x512 convolutions; 0.25 makes it ~10x cheaper. ``head=True`` (not official)
+    re-plants the weights after :func:`_liven` so the field is a smooth, closed, head-like ellipsoid with
+    skin and hair colours (:func:`_plant_head`); the default keeps the random weights.
     """
     if w_dim != 512:
         raise ValueError("the official super-resolution modules hard-code w_dim=512")
@@ -1010,6 +1220,8 @@ def make_generator(variant="ffhq512-128", *, seed=0, channel_base=4096, channel_
         _SR_WIDTH_SCALE[0] = 1.0
     G.register_buffer("dataset_label_std", torch.zeros([25]))  # training_loop.py adds it to G before copying G_ema
     _liven(G, seed)
+    if head:
+        _plant_head(G, seed, EG3D_HEAD_SLOTS, colour_code=torch.logit)
     G.neural_rendering_resolution = neural_resolution  # the training loop copies G's final value to G_ema
     G.rendering_kwargs = G.rendering_kwargs.copy()
     G = copy.deepcopy(G).eval().requires_grad_(False)

@@ -331,18 +331,205 @@ def _plant_density(nerf: NeRF, generator: torch.Generator, *, radius: float, pea
     nerf.rgb_linear.weight *= colour_gain
 
 
+# Head mode (``make_nerf(head=True)``): a smooth, closed head instead of the ripple ball. Sizes are fractions of
+# ``density_radius`` (the vertical semi-axis); directions are GRAF's: z up, the face toward azimuth 45 deg.
+HEAD_WIDTH = 0.8
+"""Horizontal semi-axis of the head over its vertical one."""
+HEAD_STEEPNESS = 1250.0
+"""Raw sigma per unit of ``body + 0.35 nose`` (see :func:`_plant_head`): with q rising ~2.5-3.2 per world unit through
+the surface, sigma climbs 3000-4000 per world unit there."""
+HEAD_DENSITY = 40.0
+"""Inside the head sigma is capped at this (opacity 0.96 per eval.py sample interval), reached ~0.01 world units (1.4
+marching-cubes cells at 256^3) inside the surface. The cap matters: eval.py's renderer puts a sharp surface's expected
+depth half a sample interval (~0.04 units) behind it, and a level search that matches depths would then mesh 0.04
+units inside the rendered silhouette; with every level between 0 and the cap within 0.01 units of the surface, no
+level is more than that inside it."""
+HEAD_FLOOR = 2.0
+"""Raw sigma outside the head and nose (before the ripple): ``-HEAD_FLOOR``, 40 ripple standard deviations below 0."""
+HEAD_RIPPLE = 0.05
+"""Std of the random units' share of raw sigma (their mean is folded into the bias): keeps every layer in play."""
+HEAD_COLOUR_RIPPLE = 0.05
+"""Std of the random units' share of the colour logits."""
+HEAD_SIZE_VARIATION = 0.05
+"""Std of the z_shape-driven change of q's threshold (the head's size varies by about half this, relatively)."""
+HEAD_TONE_VARIATION = 0.25
+"""Std of the z_app-driven shift of the skin's logits (lighter or darker skin)."""
+_SKIN, _HAIR, _EYE, _LIPS = (0.86, 0.64, 0.53), (0.22, 0.15, 0.11), (0.12, 0.10, 0.10), (0.62, 0.30, 0.30)
+
+
+def _logit(rgb) -> torch.Tensor:
+    p = torch.tensor(rgb, dtype=torch.float64)
+    return torch.log(p / (1 - p))
+
+
+def _bump(center, half_widths) -> tuple[torch.Tensor, float]:
+    """(weights over the 6 columns [sin x, sin y, sin z, cos x, cos y, cos z], bias) of ``1 - sum_i m_i (1 - cos(x_i - c_i))``.
+
+    ``cos(x - c) = cos c cos x + sin c sin x`` is linear in PE(x)'s lowest-frequency block, so a smooth bump (a
+    rounded box: ``m_i = 1 / (1 - cos w_i)`` makes it 0 at ``c_i +- w_i`` on each axis) is one linear unit. Period
+    2 pi: no copy within the +-3 units rays reach.
+    """
+    c = torch.tensor(center, dtype=torch.float64)
+    m = 1.0 / (1.0 - torch.cos(torch.tensor(half_widths, dtype=torch.float64)))
+    return torch.cat([m * torch.sin(c), m * torch.cos(c)]), float(1.0 - m.sum())
+
+
+def _surface_point(direction, semi_axes) -> np.ndarray:
+    """Where the ray from the origin along ``direction`` leaves ``sum_i (1 - cos x_i) / (1 - cos a_i) = 1`` (bisection)."""
+    d = np.asarray(direction, dtype=np.float64)
+    d = d / np.linalg.norm(d)
+    k = 1.0 / (1.0 - np.cos(np.asarray(semi_axes, dtype=np.float64)))
+    lo, hi = 0.0, 3.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if (k * (1.0 - np.cos(mid * d))).sum() < 1.0 else (lo, mid)
+    return lo * d
+
+
+@torch.no_grad()
+def _plant_head(nerf: NeRF, generator: torch.Generator, *, radius: float, dim_appearance: int) -> None:
+    """A smooth, closed, skin-coloured head, varying a little with z (see ``make_nerf(head=True)``).
+
+    Everything the head needs is computed by a few "carrier" units of ``pts_linears.0`` from PE(x)'s raw-x and
+    lowest-frequency (sin x, cos x) columns and z_shape, and copied unchanged through the later layers (weight 1,
+    bias 0; every carrier is a ReLU output, so non-negative, so the copies are exact):
+
+    * ``body = relu(1 - q(x) + e z_shape)``, ``q = sum_i (1 - cos x_i) / (1 - cos a_i)``: 1 at the centre, 0 on and
+      outside the ellipsoid-like surface of semi-axes a = (0.8 R, 0.8 R, R) (R = ``radius``, z up: taller than wide);
+      ``e`` a random unit vector times HEAD_SIZE_VARIATION;
+    * ``nose``: a smooth bump (:func:`_bump`) just outside the surface toward azimuth 45 deg, a little below the middle;
+    * ``hair`` (two units, clamped to [0, 1] as their difference): above a plane rising from the back to the forehead;
+    * ``eyes`` (two bumps) and ``mouth`` (a flat bump), for colour only.
+
+    ``pts_linears.1`` turns units 0 and 1 into ``relu(u)`` and ``relu(u - cap)``, u = body + 0.35 nose (exact: u >= 0),
+    and ``alpha_linear`` = HEAD_STEEPNESS (relu(u) - relu(u - cap)) - HEAD_FLOOR + a random part of std HEAD_RIPPLE
+    (zero mean): relu(sigma) is 0 everywhere outside a smooth, closed surface, rises ~3000-4000 per unit through it
+    and stays at HEAD_DENSITY from ~0.01 units inside.
+    ``feature_linear``'s first rows carry hair, eyes and mouth; ``views_linears.0``'s first units pass them and a
+    z_app tone (4 + z_app . w, never negative) to ``rgb_linear``, which mixes skin, hair, eye and lip colours;
+    the other (random) units add a little colour noise of std HEAD_COLOUR_RIPPLE. No view dependence beyond that.
+    """
+    semi = (HEAD_WIDTH * radius, HEAD_WIDTH * radius, radius)
+    face = np.array([math.sqrt(0.5), math.sqrt(0.5), 0.0])  # azimuth 45 deg
+    side = np.array([-math.sqrt(0.5), math.sqrt(0.5), 0.0])
+    up = np.array([0.0, 0.0, 1.0])
+
+    def on_surface(yaw, height, out=0.0):  # the surface point at a yaw from the face and a height (fraction of R)
+        direction = math.cos(yaw) * face + math.sin(yaw) * side
+        horizontal = np.linalg.norm(_surface_point(direction, semi)) * math.sqrt(max(0.0, 1.0 - height**2))
+        return tuple(((horizontal + out * radius) * direction + height * radius * up).tolist())
+
+    n_shape = nerf.input_ch - 63
+    first = nerf.pts_linears[0]
+    rows = []  # (weight over the first 9 PE columns [x | sin x | cos x], bias, z_shape weights or None)
+    k = 1.0 / (1.0 - torch.cos(torch.tensor(semi, dtype=torch.float64)))
+    body = torch.zeros(9, dtype=torch.float64)
+    body[6:9] = k
+    e = torch.randn(n_shape, generator=generator, dtype=torch.float64) if n_shape > 0 else torch.zeros(0, dtype=torch.float64)
+    e = e * HEAD_SIZE_VARIATION / max(float(e.norm()), 1e-12)
+    rows.append((body, float(1.0 - k.sum()), e))
+    bumps = [
+        (on_surface(0.0, -0.12, out=0.06), (0.13 * radius, 0.13 * radius, 0.28 * radius)),  # nose
+        (on_surface(0.42, 0.15), (0.09 * radius,) * 3),  # eyes
+        (on_surface(-0.42, 0.15), (0.09 * radius,) * 3),
+        (on_surface(0.0, -0.45), (0.17 * radius, 0.17 * radius, 0.05 * radius)),  # mouth
+    ]
+    for center, widths in bumps:
+        w, b = _bump(center, widths)
+        rows.append((torch.cat([torch.zeros(3, dtype=torch.float64), w]), b, None))
+    gain, tilt, hairline = 12.0 / radius, 0.7, 0.25 * radius
+    plane = torch.tensor([-tilt * face[0], -tilt * face[1], 1.0, 0, 0, 0, 0, 0, 0], dtype=torch.float64) * gain
+    rows.append((plane, -gain * hairline, None))
+    rows.append((plane, -gain * hairline - 1.0, None))
+    EYE_L, EYE_R, MOUTH, HAIR_A, HAIR_B = 2, 3, 4, 5, 6  # 0 body, 1 nose
+    K = len(rows)
+    first.weight[:K] = 0.0
+    for unit, (w, b, zw) in enumerate(rows):
+        first.weight[unit, :9] = w.to(torch.float32)
+        if zw is not None:
+            first.weight[unit, 63:63 + n_shape] = zw.to(torch.float32)
+        first.bias[unit] = b
+    cap = (HEAD_DENSITY + HEAD_FLOOR) / HEAD_STEEPNESS
+    for i, layer in enumerate(nerf.pts_linears):
+        if i == 0:
+            continue
+        offset = nerf.input_ch if (i - 1) in nerf.skips else 0
+        layer.weight[:K] = 0.0
+        layer.weight[torch.arange(K), offset + torch.arange(K)] = 1.0
+        layer.bias[:K] = 0.0
+        if i == 1:  # units 0 and 1 become relu(body + 0.35 nose) and relu(body + 0.35 nose - cap): their difference is capped
+            layer.weight[:2, offset:offset + 2] = torch.tensor([[1.0, 0.35], [1.0, 0.35]])
+            layer.bias[1] = -cap
+    # Colour: feature rows 0-2 = hair, eyes, mouth; views units 0-3 = those and the tone.
+    W = nerf.W
+    feat = nerf.feature_linear
+    feat.weight[:3] = 0.0
+    feat.bias[:3] = 0.0
+    feat.weight[0, HAIR_A], feat.weight[0, HAIR_B] = 1.0, -1.0
+    feat.weight[1, EYE_L] = feat.weight[1, EYE_R] = 1.0
+    feat.weight[2, MOUTH] = 1.0
+    views = nerf.views_linears[0]
+    views.weight[:4] = 0.0
+    views.bias[:4] = 0.0
+    for unit in range(3):
+        views.weight[unit, unit] = 1.0
+    n_app = min(dim_appearance, nerf.input_ch_views)  # z_app: the last columns of views_linears.0's input, after PE(d) if any
+    if n_app > 0:
+        w_app = torch.randn(n_app, generator=generator)
+        views.weight[3, W + nerf.input_ch_views - n_app:] = w_app / w_app.norm()
+    views.bias[3] = 4.0
+    # Random parts, measured at probe points in and around the head with random z (seeded), then scaled.
+    probe = (torch.rand(8192, 3, generator=generator) * 2 - 1) * 1.3 * radius
+    z_s = torch.randn(8192, n_shape, generator=generator)
+    dirs = F.normalize(torch.randn(8192, 3, generator=generator), dim=-1)
+    z_a = torch.randn(8192, max(n_app, 0), generator=generator)
+    x = torch.cat([Embedder(10)(probe), z_s], dim=-1)
+    h = x
+    for i, layer in enumerate(nerf.pts_linears):
+        h = F.relu(layer(h))
+        if i in nerf.skips:
+            h = torch.cat([x, h], dim=-1)
+    alpha_w = nerf.alpha_linear.weight
+    alpha_w[0, :K] = 0.0
+    rand = h @ alpha_w[0]
+    alpha_w[0] *= HEAD_RIPPLE / max(float(rand.std()), 1e-12)
+    mean = float((h @ alpha_w[0]).mean())
+    alpha_w[0, 0] = HEAD_STEEPNESS
+    alpha_w[0, 1] = -HEAD_STEEPNESS
+    nerf.alpha_linear.bias.fill_(-HEAD_FLOOR - mean)
+    view_in = [Embedder(4)(dirs)] if nerf.input_ch_views > n_app else []
+    v = F.relu(views(torch.cat([feat(h), *view_in, z_a], dim=-1)))
+    rgb_w = nerf.rgb_linear.weight
+    rgb_w[:, :4] = 0.0
+    rand = v @ rgb_w.t()
+    rgb_w *= HEAD_COLOUR_RIPPLE / max(float(rand.std()), 1e-12)
+    mean = (v @ rgb_w.t()).mean(dim=0)
+    skin, hair, eye, lips = (_logit(c) for c in (_SKIN, _HAIR, _EYE, _LIPS))
+    tone = torch.full((3,), HEAD_TONE_VARIATION, dtype=torch.float64)
+    rgb_w[:, 0] = (hair - skin).float()
+    rgb_w[:, 1] = (eye - skin).float()
+    rgb_w[:, 2] = (lips - skin).float()
+    rgb_w[:, 3] = tone.float()
+    nerf.rgb_linear.bias.copy_((skin - 4.0 * tone).float() - mean)
+
+
 def make_nerf(seed=0, *, W=256, D=8, z_dim=256, dim_appearance=128, use_viewdirs=True, density_radius=0.75, peak=30.0, ripple=3.0,
-              colour_gain=6.0) -> NeRF:
+              colour_gain=6.0, head=False) -> NeRF:
     """A seeded NeRF in the official layout (official widths by default: 0.678 M parameters) with a planted density.
 
     ``use_viewdirs=False`` gives the cub_64 layout (views_linears.0 reads feature + z_app only).
     Set ``peak=None`` to keep nn.Linear's plain random init everywhere.
+    ``head=True`` plants a smooth, closed, skin-coloured head (:func:`_plant_head`) of height ``2 density_radius``
+    instead of the rippled ball (``peak``, ``ripple`` and ``colour_gain`` are then unused), as a trained model's
+    heads mesh: one closed surface, a sharp silhouette. The default, False, leaves the weights exactly as before.
     """
     input_ch, input_ch_views = input_widths(z_dim=z_dim, dim_appearance=dim_appearance, use_viewdirs=use_viewdirs)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         nerf = NeRF(D=D, W=W, input_ch=input_ch, input_ch_views=input_ch_views)
-    if peak is not None:
+    if head:
+        _plant_head(nerf, torch.Generator().manual_seed(seed + 7919), radius=density_radius, dim_appearance=dim_appearance)
+    elif peak is not None:
         gen = torch.Generator().manual_seed(seed + 7919)
         _plant_density(nerf, gen, radius=density_radius, peak=peak, ripple=ripple, colour_gain=colour_gain)
     nerf.use_viewdirs = use_viewdirs

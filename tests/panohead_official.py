@@ -525,15 +525,40 @@ def _liven(G, seed):
         t.w_avg.copy_(G.apply_delta_c(z, c)[1].mean(0) + 0.01 * torch.randn(3, generator=rng))
 
 
+HEAD_SLOTS = {"x": (1, "u"), "y": (0, "v"), "z": (2, "v")}
+"""Which grid carries each axis' profile for ``head=True``: grids XY, XZ, YZ read (u, v) = (x, y), (x, z), (y, z)."""
+
+
+def _plant_head(G, seed):
+    """:func:`eg3d_official._plant_head` on the tri-grid (every depth slice the same image), with the features
+    holding ``2 * colour - 1`` and ``torgb`` the identity on the first three (uniform styles, no bias), so the
+    raw image is the composited colour as PanoHead's scripts map it (``(x + 1) / 2``); the background network's
+    ToRGBs are shrunk 20x, so what shows behind the head is a faint pattern on grey."""
+    eg3d._plant_head(G, seed, HEAD_SLOTS, depth=G.rendering_kwargs["triplane_depth"], colour_code=lambda c: 2 * c - 1)
+    with torch.no_grad():
+        for module in G.bcg_synthesis.modules() if G.bcg_synthesis is not None else ():
+            if isinstance(module, eg3d.ToRGBLayer):  # a faint background: about zero features, grey behind the head
+                module.weight.mul_(0.05)
+                module.bias.mul_(0.05)
+        if G.torgb is not None:
+            G.torgb.affine.weight.zero_()
+            G.torgb.affine.bias.fill_(1.0 / float(G.torgb.affine.bias_gain))
+            G.torgb.weight.zero_()
+            G.torgb.bias.zero_()
+            for c in range(3):
+                G.torgb.weight[c, c, 0, 0] = 1.0 / float(G.torgb.weight_gain)
+
+
 def make_generator(variant="easy-khair-180-gpc0.8-trans10-025000", *, seed=0, channel_base=4096, channel_max=16, z_dim=16, canary=None,
-                   sr_width_scale=0.25, **rendering_overrides):
+                   sr_width_scale=0.25, head=False, **rendering_overrides):
     """A tiny ``G_ema`` of a released PanoHead configuration, built as train.py + training_loop.py build it.
 
     The backbone is the real layout (triplane_size 256, 32*3*D channels, 2 mapping layers) at small
     widths; ``bcg_synthesis`` halves ``channel_base`` as officially; the super-resolution keeps
     ``w_dim=512`` (hard-coded there) with its widths times ``sr_width_scale`` (not official).
     ``rendering_overrides`` update ``rendering_kwargs`` before construction. The global torch RNG is
-    left untouched.
+    left untouched. ``head=True`` (not official) re-plants the weights so the field is a smooth, closed,
+    head-like shape, whole from every side (:func:`_plant_head`).
     """
     img_resolution, neural_resolution, options = VARIANTS[variant]
     options = {**copy.deepcopy(options), **rendering_overrides}
@@ -549,6 +574,8 @@ def make_generator(variant="easy-khair-180-gpc0.8-trans10-025000", *, seed=0, ch
         eg3d._SR_WIDTH_SCALE[0] = 1.0
     G.register_buffer("dataset_label_std", torch.zeros([25]))  # training_loop.py adds it to G before copying G_ema
     _liven(G, seed)
+    if head:
+        _plant_head(G, seed)
     G.neural_rendering_resolution = neural_resolution
     G.rendering_kwargs = {**G.rendering_kwargs, "density_noise": 0}  # loss.py's key, copied to G_ema by the training loop
     G = copy.deepcopy(G).eval().requires_grad_(False)

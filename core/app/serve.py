@@ -85,7 +85,6 @@ def _selected_family(selection: ModelSelection):
     return get_family(selection.model if selection.model else detect_family(selection.checkpoint))
 
 
-
 def accepted_keys(method: str) -> frozenset[str]:
     """The params a method accepts (the add-on sends exactly these).
 
