@@ -261,14 +261,19 @@ class NeRF(nn.Module):
         self.alpha_linear = nn.Linear(W, 1)
         self.rgb_linear = nn.Linear(W // 2, 3)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        input_pts = x[..., : self.input_ch]
-        input_views = x[..., self.input_ch : self.input_ch + self.input_ch_views]
+    def trunk(self, input_pts: torch.Tensor) -> torch.Tensor:
+        """The point MLP's last features (ReLU layers, the input concatenated after each skip)."""
         h = input_pts
         for i, layer in enumerate(self.pts_linears):
             h = F.relu(layer(h))
             if i in self.skips:
                 h = torch.cat([input_pts, h], dim=-1)
+        return h
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        input_pts = x[..., : self.input_ch]
+        input_views = x[..., self.input_ch : self.input_ch + self.input_ch_views]
+        h = self.trunk(input_pts)
         sigma = self.alpha_linear(h)
         h = torch.cat([self.feature_linear(h), input_views], dim=-1)
         for layer in self.views_linears:
@@ -317,11 +322,7 @@ def _plant_density(nerf: NeRF, generator: torch.Generator, *, radius: float, pea
     # Ripple gain: std of alpha's random part over probe points |x| ~ 0.5 with random z_shape (seeded).
     probe = torch.randn(4096, 3, generator=generator) * 0.5
     x = torch.cat([Embedder(10)(probe), torch.randn(4096, nerf.input_ch - 63, generator=generator)], dim=-1)
-    h = x
-    for i, layer in enumerate(nerf.pts_linears):
-        h = F.relu(layer(h))
-        if i in nerf.skips:
-            h = torch.cat([x, h], dim=-1)
+    h = nerf.trunk(x)
     w = nerf.alpha_linear.weight
     w[0, :K] = 0.0
     rand_part = h @ w[0]
@@ -484,11 +485,7 @@ def _plant_head(nerf: NeRF, generator: torch.Generator, *, radius: float, dim_ap
     dirs = F.normalize(torch.randn(8192, 3, generator=generator), dim=-1)
     z_a = torch.randn(8192, max(n_app, 0), generator=generator)
     x = torch.cat([Embedder(10)(probe), z_s], dim=-1)
-    h = x
-    for i, layer in enumerate(nerf.pts_linears):
-        h = F.relu(layer(h))
-        if i in nerf.skips:
-            h = torch.cat([x, h], dim=-1)
+    h = nerf.trunk(x)
     alpha_w = nerf.alpha_linear.weight
     alpha_w[0, :K] = 0.0
     rand = h @ alpha_w[0]

@@ -1,13 +1,27 @@
-"""Plain linear layers read from a flat parameter dict, shape-checked (pi-GAN, GRAM, GRAF)."""
+"""Plain linear layers read from a flat parameter dict, shape-checked (pi-GAN, GRAM, GRAF), and the
+layout check of whole state dicts (Unsup3d, LiftedGAN)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from ..errors import CheckpointError
+
+
+def layout_mismatch(expected: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor]) -> str | None:
+    """How a state dict differs from the one a module expects (``"missing KEY"``, ``"unexpected
+    KEY"`` or ``"wrong shape for KEY"``, the first in key order), or None when every key and shape match."""
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    mismatched = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
+    for problem, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape for", mismatched)):
+        if keys:
+            return f"{problem} {keys[0]}"
+    return None
 
 
 @dataclass(frozen=True)

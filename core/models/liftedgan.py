@@ -164,7 +164,8 @@ class LiftSettings:
             if value is None:
                 continue
             kind = type(getattr(cls, name))
-            if kind is bool and not isinstance(value, bool) or kind is not bool and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            is_flag, is_number = isinstance(value, bool), isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not (is_flag if kind is bool else is_number):
                 raise InputError(f"{path}: {name} must be {'True or False' if kind is bool else 'a number'}, got {value!r}")
             values[name] = kind(value)
         return cls(**values)
@@ -192,14 +193,14 @@ def stylegan2_candidates(checkpoint: str | Path, generator_path: str) -> list[Pa
     return list(dict.fromkeys(p.resolve() for p in places))
 
 
-def find_stylegan2(checkpoint: str | Path) -> Path:
-    """The StyleGAN2 file the checkpoint's ``config.py`` names.
+def find_stylegan2(checkpoint: str | Path, config: Mapping[str, Any] | None = None) -> Path:
+    """The StyleGAN2 file the checkpoint's ``config.py`` names (``config``: that file already read).
 
     Raises:
         InputError: for a missing config or ``generator_path``, or no such file where aware3d
             looked (every place is named).
     """
-    config = read_config(config_path(checkpoint))
+    config = read_config(config_path(checkpoint)) if config is None else config
     generator_path = config.get("generator_path")
     if not isinstance(generator_path, str) or not generator_path:
         raise InputError(f"{config_path(checkpoint)} names no generator_path: LiftedGAN needs the StyleGAN2 file it lifts")
@@ -324,7 +325,7 @@ class LiftedGANGenerator(Generator):
         self.device = resolve_device(device)
         config = read_config(config_path(path))
         self.settings = LiftSettings.from_config(config, config_path(path))
-        stylegan2 = find_stylegan2(path)
+        stylegan2 = find_stylegan2(path, config)
         states = read_checkpoint(path)
         self.generator = RosinalityGenerator(read_stylegan2(stylegan2), where=f"{stylegan2} g_ema").to(self.device).eval()
         self.nets = {net: build_network(net, states[net], str(path)).to(self.device) for net in NETWORKS}

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError
+from .layers import layout_mismatch
 
 NETWORKS = ("netD", "netT", "netSD", "netSC")
 """The state dicts a LiftedGAN checkpoint holds (its ``save_model`` writes these four)."""
@@ -181,12 +182,8 @@ def build_network(name: str, state: Mapping[str, torch.Tensor], path: str) -> nn
         CheckpointError: naming the first key that is missing, unexpected or of the wrong shape.
     """
     module = BUILDERS[name](state, name)
-    ours = module.state_dict()
-    missing = sorted(set(ours) - set(state))
-    unexpected = sorted(set(state) - set(ours))
-    mismatched = sorted(k for k in set(ours) & set(state) if ours[k].shape != state[k].shape)
-    if missing or unexpected or mismatched:
-        problem = "missing" if missing else "unexpected" if unexpected else "wrong shape for"
-        raise CheckpointError(f"{path}: {name} does not have the released LiftedGAN layout ({problem} {(missing or unexpected or mismatched)[0]})")
+    problem = layout_mismatch(module.state_dict(), state)
+    if problem is not None:
+        raise CheckpointError(f"{path}: {name} does not have the released LiftedGAN layout ({problem})")
     module.load_state_dict({k: v.to(torch.float32) for k, v in state.items()})
     return module.eval()

@@ -34,6 +34,7 @@ from ..render import RenderSettings
 from . import releases
 from .base import Generator
 from .depth_lift import canonical_depth, foreground, relief_camera, relief_fov, view_scale
+from .layers import layout_mismatch
 from .registry import FamilySpec
 
 IMAGE_SIZE = 64
@@ -146,14 +147,9 @@ def build_network(state: dict[str, torch.Tensor], net: str, path: str | Path) ->
 
 
 def _load_state(module: nn.Module, state: dict[str, torch.Tensor], net: str, path: str | Path) -> nn.Module:
-    ours = {f"network.{k}": v for k, v in module.state_dict().items()}
-    missing = sorted(set(ours) - set(state))
-    unexpected = sorted(set(state) - set(ours))
-    mismatched = sorted(k for k in set(ours) & set(state) if ours[k].shape != state[k].shape)
-    if missing or unexpected or mismatched:
-        detail = missing[:1] or unexpected[:1] or mismatched[:1]
-        raise CheckpointError(f"{path}: {net} does not have the released Unsup3d layout "
-                              f"({'missing' if missing else 'unexpected' if unexpected else 'wrong shape for'} {detail[0]})")
+    problem = layout_mismatch({f"network.{k}": v for k, v in module.state_dict().items()}, state)
+    if problem is not None:
+        raise CheckpointError(f"{path}: {net} does not have the released Unsup3d layout ({problem})")
     module.load_state_dict({k[len("network."):]: v for k, v in state.items()})
     return module.eval()
 
