@@ -195,7 +195,8 @@ class FlatChart:
             along a cut inside the chart).
         local_faces: [C,3] int64 the faces in chart vertex indices.
         uv: [K,2] float64 flat positions in metres (UV area equals surface area), glTF orientation
-            (v grows downward, the asset's up points to -v, not mirrored).
+            (v grows downward), not mirrored; the face chart upright (the asset's up points to
+            -v), the others lengthwise along u.
         flipped: faces folded over in the flattening.
         stretch: 90th over 10th percentile of the per-face texel density.
     """
@@ -227,15 +228,15 @@ def _stretch(uv: np.ndarray, faces: np.ndarray, area: np.ndarray) -> float:
     return float(high / max(low, 1e-30))
 
 
-def _upright(uv: np.ndarray, height: np.ndarray) -> np.ndarray:
-    """Rotate ``uv`` so the asset's up (the ``height`` gradient) points to -v, as in an image."""
-    design = np.column_stack([uv - uv.mean(axis=0), np.ones(len(uv))])
-    gradient = np.linalg.lstsq(design, height, rcond=None)[0][:2]
-    if np.linalg.norm(gradient) < 1e-12:
-        return uv
-    angle = math.atan2(gradient[1], gradient[0]) - math.atan2(-1.0, 0.0)  # turn the gradient onto (0, -1)
-    cos, sin = math.cos(-angle), math.sin(-angle)
-    return uv @ np.array([[cos, sin], [-sin, cos]])
+def _lengthwise(uv: np.ndarray) -> np.ndarray:
+    """Turn ``uv`` so its smallest bounding rectangle lies long side along u, without mirroring it:
+    the packer then lines these pieces up along the face chart's sides. With the finer proxies of
+    :mod:`.atlas` this takes the head test files' atlases from 63-73 % used to 68-72 %."""
+    transform, _ = trimesh.bounds.oriented_bounds_2D(uv)
+    rotation = transform[:2, :2]
+    if np.linalg.det(rotation) < 0:  # trimesh swaps the axes to put the long side along x: a mirror
+        rotation = np.diag([1.0, -1.0]) @ rotation
+    return uv @ rotation.T
 
 
 def _squircle(points: np.ndarray, boundary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -298,8 +299,8 @@ def flatten_chart(
     chart) the boundary is pinned to a squircle instead (a harmonic map), the top of the region at
     the top: the chart then fills 93 % of its square rather than 60 %, at the price of more
     stretch near its rim. Either is relaxed by as-rigid-as-possible steps where that folds no more
-    faces. With ``cut`` a region with handles or several borders is cut open into a disc first.
-    Returns None for a region that is still not a disc (a closed one): split it first.
+    faces; other charts are then turned lengthwise for packing. With ``cut`` a region with
+    handles or several borders is cut open into a disc first. Returns None for a region that is still not a disc (a closed one): split it first.
     """
     used, inverse = np.unique(faces[chart], return_inverse=True)
     local = inverse.reshape(-1, 3).astype(np.int64)
@@ -340,7 +341,7 @@ def flatten_chart(
     if signed_uv_areas(uv, local).sum() > 0:
         uv = uv * [-1.0, 1.0] if squircle else uv * [1.0, -1.0]
     if not squircle:
-        uv = _upright(uv, points[:, 1])
+        uv = _lengthwise(uv)
     uv *= math.sqrt(area.sum() / max(abs(signed_uv_areas(uv, local).sum()), 1e-30))
     if not np.isfinite(uv).all():
         return None

@@ -382,17 +382,19 @@ def config(*, nerf_hidden_dim=128, nerf_hidden_layers=2, nerf_style_dim=128, rgb
     }
 
 
-def make_generator(seed=0, *, freeze_nerf=False, live=True, **widths) -> GeneratorNerfINR:
+def make_generator(seed=0, *, freeze_nerf=False, live=True, head=False, **widths) -> GeneratorNerfINR:
     """A stand-in ``G_ema`` (eval mode, CPU) with the widths of :func:`config`; ``live`` shapes the weights (:func:`_liven`).
 
-    Construction does not touch torch's global RNG.
+    ``head`` leaves out the hidden layers' noise, so the density is the smooth closed ellipsoid alone, as a
+    trained model's head is smooth (the default's lumpy surface meshes into hundreds of UV charts). Construction
+    does not touch torch's global RNG.
     """
     cls = GeneratorNerfINR_freeze_NeRF if freeze_nerf else GeneratorNerfINR
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         G = cls(**config(**widths))
-    if live:
-        _liven(G, seed)
+    if live or head:
+        _liven(G, seed, lumps=0.0 if head else _LUMPS)
     return G.eval().requires_grad_(False)
 
 
@@ -408,10 +410,12 @@ def _fibonacci_directions(n):
 HEAD_AXES = (0.85, 1.0, 0.85)
 _KAPPA = 2.0
 _DETAIL_KAPPA = 6.0
+_LUMPS = 0.8
+"""Weight of the hidden layers' random part: makes the surface lumpy and the features not radial."""
 
 
 @torch.no_grad()
-def _liven(G, seed):
+def _liven(G, seed, lumps=_LUMPS):
     """Random weights with a head-shaped density and varied features (all drawn from ``torch.Generator(seed)``).
 
     NeRF (writing ``p' = p / 0.12`` for the ``UniformBoxWarp`` coordinates):
@@ -421,8 +425,8 @@ def _liven(G, seed):
       For the first half of the units ``omega_i = 2 d_i / HEAD_AXES`` (well-spread unit directions ``d_i``): their mean
       is ``~sinc(2 |p' / HEAD_AXES|)``, 1 at the origin, 0.45 on the ellipsoid surface, about -0.2 beyond it (the sinc
       minimum lies past every point a face camera samples). The second half has ``|omega| ~ 6``: detail for the colours;
-    * later hidden layers: ``linear.weight = (a_j * mean over the first half + 0.8 N(0,1)/sqrt(n)) / 30`` with ``a_j``
-      in [0.5, 1] and small phases, i.e. ``~sin(a_j * mean + noise(p))``: monotone in the layer-0 mean, while the noise
+    * later hidden layers: ``linear.weight = (a_j * mean over the first half + lumps N(0,1)/sqrt(n)) / 30`` with ``a_j``
+      in [0.5, 1] and small phases (``lumps``, 0.8 by default), i.e. ``~sin(a_j * mean + noise(p))``: monotone in the layer-0 mean, while the noise
       makes the surface lumpy and gives the features structure that is not radial;
     * ``final_layer``: positive weights (sum ~150) and a bias calibrated on the ellipsoid surface (world semi-axes
       0.102, 0.12, 0.102) over a few random z, so raw sigma is about +30 near the origin, 0 on average over that surface and
@@ -481,7 +485,7 @@ def _liven(G, seed):
         a = 0.5 + 0.5 * rand(n)
         mean = torch.zeros(n, n, dtype=torch.float64)
         mean[:, :low] = a[:, None] / low
-        put(layer.linear.weight, (mean + 0.8 * randn(n, n) / math.sqrt(n)) / 30)
+        put(layer.linear.weight, (mean + lumps * randn(n, n) / math.sqrt(n)) / 30)
         low = n
         put(layer.linear.bias, 0.001 * randn(n))
         put(layer.gain_fc.weight, 0.05 / math.sqrt(style_dim) * randn(n, style_dim))

@@ -1,10 +1,11 @@
 """The head-planted official-format test files: each family's ``head=True`` builder gives a field
 that meshes into one closed head whose silhouette matches the model's own previews, as trained
 models' fields do (random weights give froth). They are what the fidelity and UV layout
-requirements are measured on; this checks the files themselves, cheaply."""
+requirements are measured on: cheaply at low settings, then at the export defaults."""
 
 from __future__ import annotations
 
+import cips3d_official
 import eg3d_official
 import graf_official
 import numpy as np
@@ -22,6 +23,10 @@ def _head_file(family: str, folder):
         return of.save_pigan(folder, head=True)
     if family == "gram":
         return of.save_gram(folder, head=True)
+    if family == "cips3d":
+        path = folder / "G_ema.pth"
+        cips3d_official.save_g_ema(path, cips3d_official.make_generator(seed=0, head=True, **cips3d_official.SMALL))
+        return path
     if family == "graf":
         path = folder / "celebA_64.pt"
         graf_official.save_checkpoint(path, graf_official.make_nerf(seed=1, head=True))
@@ -35,9 +40,27 @@ def _head_file(family: str, folder):
     return path
 
 
-@pytest.mark.parametrize("family", ["pigan", "gram", "graf", "eg3d", "panohead"])
-def test_head_files_mesh_into_one_closed_head_like_their_previews(family, tmp_path):
-    gen = aware3d.load_generator(_head_file(family, tmp_path), device="cpu")
+FIELD_FAMILIES = ["pigan", "gram", "graf", "cips3d", "eg3d", "panohead"]
+
+
+@pytest.fixture(scope="module")
+def head_file(tmp_path_factory):
+    """A family's head file, written once per module."""
+    folder = tmp_path_factory.mktemp("heads")
+    written = {}
+
+    def write(family: str):
+        if family not in written:
+            (folder / family).mkdir()
+            written[family] = _head_file(family, folder / family)
+        return written[family]
+
+    return write
+
+
+@pytest.mark.parametrize("family", FIELD_FAMILIES)
+def test_head_files_mesh_into_one_closed_head_like_their_previews(family, head_file):
+    gen = aware3d.load_generator(head_file(family), device="cpu")
     asset = build_asset(gen.field(seed=1), generator=gen, resolution=64, texture_size=128, target_faces=5000, fidelity=True,
                         fidelity_poses=3, fidelity_size=48)
     mesh = trimesh.load(trimesh.util.wrap_as_stream(asset.glb), file_type="glb", force="mesh")
@@ -49,3 +72,20 @@ def test_head_files_mesh_into_one_closed_head_like_their_previews(family, tmp_pa
     assert asset.stats.fidelity["iou"] >= 0.9, asset.stats.fidelity
     assert 0.1 < asset.stats.height_m < 0.4  # life-size
     assert np.isfinite(asset.stats.fidelity["depth_mm"])
+
+
+@pytest.mark.parametrize("family", FIELD_FAMILIES)
+def test_at_the_defaults_every_family_gives_an_artist_atlas_and_its_previews_outline(family, head_file):
+    """The export defaults (256^3, 50k faces, a 1024^2 texture, the automatic or the model's level)
+    on each family's head file: a UV layout an artist can work with, and a silhouette within 0.95
+    IoU of the model's own previews at the 5 default poses (compared at 128 px to keep CI short)."""
+    gen = aware3d.load_generator(head_file(family), device="cpu")
+    asset = build_asset(gen.field(seed=0), generator=gen, fidelity=True, fidelity_size=128, uv_report=True)
+    layout = asset.stats.uv_layout
+    assert asset.stats.num_faces > 45_000 and asset.stats.watertight
+    assert layout["num_charts"] <= 40 and layout["front_charts"] == 1 and layout["front_seam_m"] == 0.0, layout
+    assert layout["seam_length_m"] <= 3.0, layout
+    assert 0.75 <= layout["density_low"] <= layout["density_high"] <= 1.25, layout
+    assert layout["utilisation"] >= 0.65, layout
+    assert asset.stats.fidelity["iou"] >= 0.95, asset.stats.fidelity
+    assert len(asset.stats.fidelity["poses"]) == 5
