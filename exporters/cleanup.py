@@ -65,6 +65,22 @@ def decimate(mesh: Mesh, target_faces: int) -> Mesh:
     return Mesh(vertices.astype(np.float32), faces.astype(np.int32))
 
 
+def merge_coincident_vertices(mesh: Mesh) -> Mesh:
+    """Merge vertices at identical positions and drop the faces that collapse with them.
+
+    Marching cubes and decimation now and then leave an edge of zero length; its two faces have
+    no area, and libigl's flattening then fails on the whole face chart (a PanoHead head test file
+    fell back to 219 xatlas charts over 12 such faces). Collapsing the edge removes them.
+    """
+    unique, inverse = np.unique(mesh.vertices, axis=0, return_inverse=True)
+    if len(unique) == len(mesh.vertices):
+        return mesh
+    faces = inverse.reshape(-1)[mesh.faces]
+    keep = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 2] != faces[:, 0])
+    used, remap = np.unique(faces[keep], return_inverse=True)
+    return Mesh(unique[used], remap.reshape(-1, 3).astype(np.int32))
+
+
 def drop_paired_faces(mesh: Mesh) -> Mesh:
     """Remove faces that occur twice on the same three vertices (back-to-back slivers that
     decimation sometimes leaves); both copies go, which keeps a closed surface closed."""
@@ -99,7 +115,7 @@ def clean_mesh(
     target_faces: int = DEFAULT_TARGET_FACES,
     min_component_fraction: float = DEFAULT_MIN_COMPONENT_FRACTION,
 ) -> tuple[Mesh, CleanStats]:
-    """Floaters out, decimate, orient outward.
+    """Floaters out, decimate, zero-length edges collapsed, orient outward.
 
     Raises:
         InputError: for a face budget below 100.
@@ -112,7 +128,8 @@ def clean_mesh(
     before = len(mesh.faces)
     kept, num_components, num_removed = remove_floaters(mesh, min_component_fraction)
     # Decimation can tear tiny pieces off a rough surface; each would become a UV island of its own.
-    decimated, _, num_debris = remove_floaters(drop_paired_faces(decimate(kept, target_faces)), min_component_fraction)
+    decimated = drop_paired_faces(merge_coincident_vertices(decimate(kept, target_faces)))
+    decimated, _, num_debris = remove_floaters(decimated, min_component_fraction)
     result = orient_outward(decimated)
     tm = trimesh.Trimesh(result.vertices, result.faces, process=False)
     stats = CleanStats(

@@ -25,6 +25,7 @@ from aware3d.exporters import (
     fill_gutters,
     rasterize_uv,
 )
+from aware3d.exporters.cleanup import merge_coincident_vertices
 from aware3d.exporters.marching import Mesh
 from aware3d.exporters.texture import sample_colour
 from aware3d.fields import BaseField, Bounds, FieldSample
@@ -121,6 +122,39 @@ def test_clean_mesh_drops_floaters_and_decimates():
     assert stats.volume > 0  # inverted winding is turned outward
     with pytest.raises(InputError, match="face budget"):
         clean_mesh(flipped, target_faces=10)
+
+
+def _split_vertex(sphere: trimesh.Trimesh) -> Mesh:
+    """``sphere`` with vertex 0 split into two coincident vertices joined by a zero-length edge
+    (two zero-area faces close the split): still closed, as marching cubes can leave it."""
+    fan = np.nonzero((sphere.faces == 0).any(axis=1))[0]
+    # Walk the fan in order: each face shares an edge with the next.
+    order, faces = [fan[0]], sphere.faces.copy()
+    while len(order) < len(fan):
+        last = set(faces[order[-1]])
+        order.append(next(f for f in fan if f not in order and len(last & set(faces[f])) == 2))
+    half = order[: len(order) // 2]
+    twin = len(sphere.vertices)
+    faces[half] = np.where(faces[half] == 0, twin, faces[half])
+    first_shared = (set(faces[half[0]]) & set(faces[order[-1]])) - {0, twin}
+    last_shared = (set(faces[half[-1]]) & set(faces[order[len(half)]])) - {0, twin}
+    a, b = first_shared.pop(), last_shared.pop()
+    extra = np.array([[0, twin, a], [twin, 0, b]])
+    vertices = np.vstack([sphere.vertices, sphere.vertices[:1]])
+    return Mesh(vertices.astype(np.float32), np.vstack([faces, extra]).astype(np.int32))
+
+
+def test_zero_length_edges_are_collapsed():
+    sphere = trimesh.creation.icosphere(subdivisions=2, radius=0.1)
+    split = _split_vertex(sphere)
+    trimesh.repair.fix_winding(before := trimesh.Trimesh(split.vertices, split.faces, process=False))
+    assert before.is_watertight and (before.area_faces == 0).sum() == 2
+    merged = merge_coincident_vertices(split)
+    after = trimesh.Trimesh(merged.vertices, merged.faces, process=False)
+    assert len(merged.faces) == len(sphere.faces) and after.is_watertight and after.area_faces.min() > 0
+    assert merge_coincident_vertices(Mesh(sphere.vertices.astype(np.float32), sphere.faces.astype(np.int32))).faces.shape == sphere.faces.shape
+    _, stats = clean_mesh(split, target_faces=100_000)
+    assert stats.num_faces == len(sphere.faces) and stats.watertight
 
 
 def test_fill_gutters_reaches_every_texel():
