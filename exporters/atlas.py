@@ -129,8 +129,9 @@ def _densest_packing(
     """The packing at the highest texel density (below ``ceiling``, which fills the whole square)
     that fits, and that density: lower it by :data:`_PACK_SHRINK` until one fits, then bisect.
     With ``beat`` (a density another packing reached) only denser packings count: one failed try
-    at 1 % above it ends the search. None when nothing fits (even a hundredth of the ceiling). xatlas's fit is not strictly
-    monotone in the density, so this finds a dense fit, not always the densest."""
+    at 1 % above it ends the search. None when nothing fits (even a hundredth of the ceiling).
+    xatlas's fit is not strictly monotone in the density, so this finds a dense fit, not always
+    the densest."""
     fits, misses, best = 0.0, ceiling, None
     if beat > 0:
         fits = beat * 1.01
@@ -164,7 +165,7 @@ def pack_charts(charts: list[FlatChart], texture_size: int) -> list[np.ndarray] 
     The first chart keeps its orientation (the face chart: upright). The others are packed as
     given and turned a quarter, and the denser packing is kept: xatlas's result varies by a few
     per cent with the pieces' orientation, and the better of the two lifts the head test files'
-    atlases from 64-74 % used to 68-74 %. (xatlas's own rotation would turn the face chart too.)
+    atlases from 63-74 % used to 67-74 %. (xatlas's own rotation would turn the face chart too.)
     """
     # Squares of one size for all: the largest chart gets _PROXY_CELLS, small ones a few.
     cell = max(max(float(chart.uv.max()) for chart in charts), 1e-9) / _PROXY_CELLS

@@ -3,13 +3,14 @@ seconds per stage of one ``generate``) and EG3D at its full ffhq512-128 size wit
 (backbone seconds per identity, field points per second, a 512x512 preview). Runs on the CPU and,
 when present, on CUDA.
 
-    python scripts/bench.py [--skip-dense-512] [--device cpu|cuda|all] [--family demo|eg3d|panohead|all] [--no-fidelity] [--no-uv]
-                            [--batch-seeds N]
+    python scripts/bench.py [--skip-dense-512] [--device cpu|cuda|all] [--family demo|eg3d|panohead|...|all] [--no-fidelity] [--no-uv]
+                            [--fidelity-size N] [--batch-seeds N]
 
 With fidelity (the default), each family also reports, for one asset at 256^3 with a 1024^2
 texture: the automatic level's seconds and share of the export, and the asset's fidelity to the
 model's previews (5 held-out poses) with the field bake and with ``--bake views``, and what the
-views cost. pi-GAN, GRAM, GRAF and CIPS-3D run on the tests' small official-format files.
+views cost. These and the UV figures run on the tests' head-planted official-format files
+(``tests/head_files.py``, seed 0); EG3D's and PanoHead's speed figures on full-size random weights.
 With the UV figures (the default), each family also reports one asset's UV atlas at the default
 50k faces and 1024^2 (:mod:`aware3d.exporters.uvquality`) and the unwrap's seconds.
 The batch figures (demo; ``--batch-seeds 0`` skips them) time fresh ``aware3d batch`` runs of
@@ -114,19 +115,19 @@ def bench_triplane(device: str, path: Path) -> dict:
     }
 
 
-def bench_fidelity(gen, seed: int = 7) -> dict:
+def bench_fidelity(gen, seed: int = 7, size: int = 256) -> dict:
     """Automatic level, fidelity of the field bake and of the view bake, for one identity (or the
     sentence of the error that stopped it: random-weight test files need not hold a surface at a
     family's exact level)."""
     try:
-        return _bench_fidelity(gen, seed)
+        return _bench_fidelity(gen, seed, size)
     except aware3d.Aware3DError as err:
         return {"device": str(gen.device), "error": f"{type(err).__name__}: {err}"}
 
 
-def _bench_fidelity(gen, seed: int) -> dict:
+def _bench_fidelity(gen, seed: int, size: int) -> dict:
     field = gen.field(seed=seed)
-    common = {"generator": gen, "resolution": 256, "texture_size": 1024, "fidelity": True}
+    common = {"generator": gen, "resolution": 256, "texture_size": 1024, "fidelity": True, "fidelity_size": size}
     surface = build_asset(field, **common).stats
     views = build_asset(field, level=surface.level, bake_mode="views", **common).stats
     export_seconds = sum(v for k, v in surface.seconds.items() if k != "fidelity")
@@ -170,26 +171,16 @@ def bench_uv_layout(gen, seed: int = 7) -> dict:
     return {"faces": len(mesh.faces), "unwrap_seconds": round(sorted(seconds)[1], 2), **report}
 
 
-def small_test_file(family: str, folder: Path) -> Path:
-    """pi-GAN, GRAM, GRAF or CIPS-3D in the official format at the tests' small sizes, random weights."""
+def head_test_file(family: str, folder: Path) -> Path:
+    """The tests' head-planted official-format file of a field family (``tests/head_files.py``): one
+    smooth closed head, as trained weights give, so the fidelity and UV figures mean something
+    (random weights give froth)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    folder = folder / f"aware3d-bench-{family}"
+    from head_files import write_head_file
+
+    folder = folder / f"aware3d-bench-head-{family}"
     folder.mkdir(parents=True, exist_ok=True)
-    if family in ("pigan", "gram"):
-        import official_formats
-
-        return getattr(official_formats, f"save_{family}")(folder)
-    if family == "graf":
-        import graf_official
-
-        path = folder / "celebA_64.pt"
-        graf_official.save_checkpoint(path, graf_official.make_nerf(seed=1), generator=graf_official.make_nerf(seed=2))
-        return path
-    import cips3d_official
-
-    path = folder / "G_ema.pth"
-    cips3d_official.save_g_ema(path, cips3d_official.make_generator(seed=0, **cips3d_official.SMALL))
-    return path
+    return write_head_file(family, folder)
 
 
 def bench_cli(tmp: str = "/tmp/aware3d-bench.glb") -> float:
@@ -251,6 +242,8 @@ def main() -> int:
     parser.add_argument("--family", default="all", choices=("all", "demo", "eg3d", "panohead", "pigan", "gram", "graf", "cips3d"))
     parser.add_argument("--no-fidelity", dest="fidelity", action="store_false", help="skip the automatic level and fidelity figures")
     parser.add_argument("--no-uv", dest="uv", action="store_false", help="skip the UV layout figures")
+    parser.add_argument("--fidelity-size", type=int, default=256,
+                        help="side in pixels of the fidelity previews (GRAF's renderer takes about 6 min per asset at 256 on 2 cores)")
     parser.add_argument("--batch-seeds", type=int, default=6, help="assets per batch run in the engine comparison (0 skips it)")
     parser.add_argument("--snapshots", type=Path, default=Path("/tmp"),
                         help="where the full-size random-weight EG3D and PanoHead snapshots are written (kept for the next run)")
@@ -274,17 +267,14 @@ def main() -> int:
         if args.family in ("all", family):
             snapshot = full_size_snapshot(family, args.snapshots / f"aware3d-bench-{family}.pkl")
             report[family] = [bench_triplane(d, snapshot) for d in devices]
-            if args.fidelity:
-                report[f"{family}_fidelity"] = [bench_fidelity(aware3d.load_generator(snapshot, device=d)) for d in devices]
-            if args.uv:
-                report[f"{family}_uv_layout"] = bench_uv_layout(aware3d.load_generator(snapshot, device="cpu"))
-    for family in ("pigan", "gram", "graf", "cips3d"):
+    for family in ("pigan", "gram", "graf", "cips3d", "eg3d", "panohead"):
         if (args.fidelity or args.uv) and args.family in ("all", family):
-            path = small_test_file(family, args.snapshots)
+            path = head_test_file(family, args.snapshots)
             if args.fidelity:
-                report[f"{family}_fidelity"] = [bench_fidelity(aware3d.load_generator(path, device=d), seed=1) for d in devices]
+                report[f"{family}_fidelity"] = [bench_fidelity(aware3d.load_generator(path, device=d), seed=0, size=args.fidelity_size)
+                                                for d in devices]
             if args.uv:
-                report[f"{family}_uv_layout"] = bench_uv_layout(aware3d.load_generator(path, device="cpu"), seed=1)
+                report[f"{family}_uv_layout"] = bench_uv_layout(aware3d.load_generator(path, device="cpu"), seed=0)
     print(json.dumps(report, indent=2))
     return 0
 

@@ -5,42 +5,13 @@ requirements are measured on: cheaply at low settings, then at the export defaul
 
 from __future__ import annotations
 
-import cips3d_official
-import eg3d_official
-import graf_official
 import numpy as np
-import official_formats as of
-import panohead_official
 import pytest
 import trimesh
+from head_files import FIELD_FAMILIES, write_head_file
 
 import aware3d
 from aware3d.exporters import build_asset
-
-
-def _head_file(family: str, folder):
-    if family == "pigan":
-        return of.save_pigan(folder, head=True)
-    if family == "gram":
-        return of.save_gram(folder, head=True)
-    if family == "cips3d":
-        path = folder / "G_ema.pth"
-        cips3d_official.save_g_ema(path, cips3d_official.make_generator(seed=0, head=True, **cips3d_official.SMALL))
-        return path
-    if family == "graf":
-        path = folder / "celebA_64.pt"
-        graf_official.save_checkpoint(path, graf_official.make_nerf(seed=1, head=True))
-        return path
-    if family == "eg3d":
-        path = folder / "ffhq512-128.pkl"
-        eg3d_official.save_snapshot(path, eg3d_official.make_generator("ffhq512-128", sr_width_scale=0.25, head=True))
-        return path
-    path = folder / "easy-khair-180-gpc0.8-trans10-025000.pkl"
-    panohead_official.save_snapshot(path, panohead_official.make_generator(head=True))
-    return path
-
-
-FIELD_FAMILIES = ["pigan", "gram", "graf", "cips3d", "eg3d", "panohead"]
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +23,7 @@ def head_file(tmp_path_factory):
     def write(family: str):
         if family not in written:
             (folder / family).mkdir()
-            written[family] = _head_file(family, folder / family)
+            written[family] = write_head_file(family, folder / family)
         return written[family]
 
     return write
