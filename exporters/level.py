@@ -41,20 +41,18 @@ from .fidelity import SILHOUETTE_OPACITY
 
 IOU_TOLERANCE = 0.035
 """Levels whose silhouette IoU is this close to the best do not contradict the renderer's outline.
-A sharp surface's own level sits a few per cent below the best (the demo's analytic level stays
-within this margin on seeds 0-7; on a 32^2 probe the outline alone is ~20 % of a head's pixels);
-a wider margin lets a soft, thick surface's depth pull the level far inside its outline (the EG3D
-head test file seed 2: 0.936 IoU at 256 px with 0.05)."""
+A sharp surface's own level sits up to 3 % below the best (the demo's analytic level: 0.97-0.98
+against 0.99-1.0 on 48^2 probes); a wider margin lets a soft, thick surface's depth pull the level
+far inside its outline (the EG3D head test file: 0.936 IoU at 256 px with 0.05 on 32^2 probes)."""
 
 DEPTH_TOLERANCE = 0.2
 """Depth differences below a fifth of a marching-cubes cell count as ties: the probe samples every
 second cell, and on the demo's heads the analytic surface's depth difference exceeds the best
 level's by up to 0.16 mm (seeds 1, 3, 7 at 256^3), more than a tenth of a 1.33 mm cell."""
 
-PROBE_SIZE = 32
-"""Probe images are 32^2: 1024 rays per pose, enough to see holes and fog at the scale of a nose.
-48^2 probes chose the same levels within a candidate step on the demo and the EG3D head files but
-cost 2.25x: GRAF's search then took 35 % of its export."""
+PROBE_SIZE = 48
+"""Probe images are 48^2: 2304 rays per pose, enough to see holes and fog at the scale of a nose,
+and an outline fine enough (a pixel of it moves a head's IoU by ~1.5 %) for :data:`IOU_TOLERANCE`."""
 
 NUM_CANDIDATES = 64
 """Candidate levels, spaced evenly in log density over the densities the probe rays meet."""
