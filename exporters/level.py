@@ -52,7 +52,9 @@ level's by up to 0.16 mm (seeds 1, 3, 7 at 256^3), more than a tenth of a 1.33 m
 
 PROBE_SIZE = 48
 """Probe images are 48^2: 2304 rays per pose, enough to see holes and fog at the scale of a nose,
-and an outline fine enough (a pixel of it moves a head's IoU by ~1.5 %) for :data:`IOU_TOLERANCE`."""
+and an outline fine enough (a pixel of it moves a head's IoU by ~1.5 %) for :data:`IOU_TOLERANCE`:
+on 32^2 probes the CIPS-3D head test file got a level whose mesh the 256 px previews outline at
+IoU 0.92 (0.97 at 48^2). The price is 2.25x the probes' time (GRAF: 35 % of its export)."""
 
 NUM_CANDIDATES = 64
 """Candidate levels, spaced evenly in log density over the densities the probe rays meet."""
