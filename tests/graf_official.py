@@ -290,6 +290,23 @@ def _fibonacci_directions(n: int) -> torch.Tensor:
     return torch.stack([sin_p * torch.cos(a), sin_p * torch.sin(a), cos_p], dim=-1)
 
 
+def _skip_offset(nerf: NeRF, index: int) -> int:
+    """Column where layer ``index``'s input from the previous layer starts (after the points at a skip)."""
+    return nerf.input_ch if (index - 1) in nerf.skips else 0
+
+
+def _carry_units(nerf: NeRF, count: int) -> None:
+    """Make the first ``count`` units of every layer after the first copy the previous layer's (relu keeps
+    them, being non-negative), so what layer 0 plants reaches the trunk's output unchanged."""
+    for index, layer in enumerate(nerf.pts_linears):
+        if index == 0:
+            continue
+        offset = _skip_offset(nerf, index)
+        layer.weight[:count] = 0.0
+        layer.weight[torch.arange(count), offset + torch.arange(count)] = 1.0
+        layer.bias[:count] = 0.0
+
+
 @torch.no_grad()
 def _plant_density(nerf: NeRF, generator: torch.Generator, *, radius: float, peak: float, ripple: float, colour_gain: float) -> None:
     """Give the random NeRF a head-like density without changing its architecture.
@@ -312,13 +329,7 @@ def _plant_density(nerf: NeRF, generator: torch.Generator, *, radius: float, pea
     first.weight[:K] = 0.0
     first.weight[:K, :3] = dirs
     first.bias[:K] = 0.0
-    for i, layer in enumerate(nerf.pts_linears):
-        if i == 0:
-            continue
-        offset = nerf.input_ch if (i - 1) in nerf.skips else 0
-        layer.weight[:K] = 0.0
-        layer.weight[torch.arange(K), offset + torch.arange(K)] = 1.0
-        layer.bias[:K] = 0.0
+    _carry_units(nerf, K)
     # Ripple gain: std of alpha's random part over probe points |x| ~ 0.5 with random z_shape (seeded).
     probe = torch.randn(4096, 3, generator=generator) * 0.5
     x = torch.cat([Embedder(10)(probe), torch.randn(4096, nerf.input_ch - 63, generator=generator)], dim=-1)
@@ -451,16 +462,11 @@ def _plant_head(nerf: NeRF, generator: torch.Generator, *, radius: float, dim_ap
             first.weight[unit, 63:63 + n_shape] = zw.to(torch.float32)
         first.bias[unit] = b
     cap = (HEAD_DENSITY + HEAD_FLOOR) / HEAD_STEEPNESS
-    for i, layer in enumerate(nerf.pts_linears):
-        if i == 0:
-            continue
-        offset = nerf.input_ch if (i - 1) in nerf.skips else 0
-        layer.weight[:K] = 0.0
-        layer.weight[torch.arange(K), offset + torch.arange(K)] = 1.0
-        layer.bias[:K] = 0.0
-        if i == 1:  # units 0 and 1 become relu(body + 0.35 nose) and relu(body + 0.35 nose - cap): their difference is capped
-            layer.weight[:2, offset:offset + 2] = torch.tensor([[1.0, 0.35], [1.0, 0.35]])
-            layer.bias[1] = -cap
+    _carry_units(nerf, K)
+    # Units 0 and 1 become relu(body + 0.35 nose) and relu(body + 0.35 nose - cap): their difference is capped.
+    second, offset = nerf.pts_linears[1], _skip_offset(nerf, 1)
+    second.weight[:2, offset:offset + 2] = torch.tensor([[1.0, 0.35], [1.0, 0.35]])
+    second.bias[1] = -cap
     # Colour: feature rows 0-2 = hair, eyes, mouth; views units 0-3 = those and the tone.
     W = nerf.W
     feat = nerf.feature_linear
