@@ -152,9 +152,13 @@ def composite(
     Returns:
         colour [R,3] (no background) and weights [R,S].
     """
-    deltas = torch.cat([depths[:, 1:] - depths[:, :-1], (far.unsqueeze(1) - depths[:, -1:]).clamp_min(0)], dim=1)
-    weights = alpha_weights(1 - torch.exp(-deltas * density))
+    weights = _interval_weights(density, depths, far)
     return (weights.unsqueeze(-1) * rgb).sum(dim=1), weights
+
+
+def _interval_weights(density: torch.Tensor, depths: torch.Tensor, far: torch.Tensor) -> torch.Tensor:
+    deltas = torch.cat([depths[:, 1:] - depths[:, :-1], (far.unsqueeze(1) - depths[:, -1:]).clamp_min(0)], dim=1)
+    return alpha_weights(1 - torch.exp(-deltas * density))
 
 
 def importance_depths(depths: torch.Tensor, weights: torch.Tensor, num_samples: int) -> torch.Tensor:
@@ -226,7 +230,7 @@ def query_along(field: Field, origins: torch.Tensor, dirs: torch.Tensor, depths:
 
 
 def render_rays(field: Field, origins: torch.Tensor, dirs: torch.Tensor, settings: RenderSettings,
-                features: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+                features: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Render rays that are already known to cross the field's bounds.
 
     Args:
@@ -241,19 +245,104 @@ def render_rays(field: Field, origins: torch.Tensor, dirs: torch.Tensor, setting
         expected depth [R] (see :func:`expected_depth`).
     """
     near, far = intersect_box(origins, dirs, field.bounds)
-    far = torch.maximum(far, near + 1e-6)
-    steps = (torch.arange(settings.num_coarse, device=origins.device, dtype=origins.dtype) + 0.5) / settings.num_coarse
+
+    def query(depths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return query_along(field, origins, dirs, depths, settings.lock_view_dependence, features)
+
+    depths, _, values, weights = _march(query, near, torch.maximum(far, near + 1e-6), settings)
+    return (weights.unsqueeze(-1) * values).sum(dim=1), weights.sum(dim=1), expected_depth(weights, depths)
+
+
+def _march(query, near: torch.Tensor, far: torch.Tensor, settings: RenderSettings):
+    """The renderer's sampling: stratified bin centres in [near, far], then importance samples drawn
+    from their weights. ``query(depths [R,S]) -> (density [R,S], values [R,S,C] or None)``.
+
+    Returns:
+        sorted depths [R,S], density [R,S], values [R,S,C] or None, compositing weights [R,S].
+    """
+    steps = (torch.arange(settings.num_coarse, device=near.device, dtype=near.dtype) + 0.5) / settings.num_coarse
     depths = near.unsqueeze(1) + (far - near).unsqueeze(1) * steps
-    density, values = query_along(field, origins, dirs, depths, settings.lock_view_dependence, features)
-    colour, weights = composite(density, values, depths, far)
+    density, values = query(depths)
+    weights = _interval_weights(density, depths, far)
     if settings.num_fine > 0:
         fine_depths = importance_depths(depths, weights, settings.num_fine)
-        fine_density, fine_values = query_along(field, origins, dirs, fine_depths, settings.lock_view_dependence, features)
+        fine_density, fine_values = query(fine_depths)
         depths, order = torch.sort(torch.cat([depths, fine_depths], dim=1), dim=1)
         density = torch.cat([density, fine_density], dim=1).gather(1, order)
-        values = torch.cat([values, fine_values], dim=1).gather(1, order.unsqueeze(-1).expand(-1, -1, values.shape[-1]))
-        colour, weights = composite(density, values, depths, far)
-    return colour, weights.sum(dim=1), expected_depth(weights, depths)
+        if values is not None:
+            values = torch.cat([values, fine_values], dim=1).gather(1, order.unsqueeze(-1).expand(-1, -1, values.shape[-1]))
+        weights = _interval_weights(density, depths, far)
+    return depths, density, values, weights
+
+
+@dataclass(frozen=True)
+class VolumeSamples:
+    """What a volume renderer saw along the rays of a square image (row-major): the automatic level
+    matches level sets of ``density`` to ``alpha`` and ``depth`` without querying the field again.
+
+    Attributes:
+        alpha: [R] accumulated opacity.
+        depth: [R] expected depth along each pixel's unit ray, world units (0 where nothing is hit).
+        depths: [R,S] the renderer's sample depths along the same unit rays, sorted.
+        density: [R,S] activated density at those samples; 0 outside the field's bounds (where no
+            mesh is made) and on rays that miss them.
+    """
+
+    alpha: torch.Tensor
+    depth: torch.Tensor
+    depths: torch.Tensor
+    density: torch.Tensor
+
+
+def inside_bounds(points: torch.Tensor, bounds: Bounds) -> torch.Tensor:
+    """[...,3] points -> [...] bool: inside the box (edges included)."""
+    lo = torch.tensor(bounds.lo, dtype=points.dtype, device=points.device)
+    hi = torch.tensor(bounds.hi, dtype=points.dtype, device=points.device)
+    return ((points >= lo) & (points <= hi)).all(dim=-1)
+
+
+def select_rays(pixels: torch.Tensor | None, *rays: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Per-pixel tensors (ray origins, directions, ...) restricted to ``pixels`` (all when None)."""
+    return rays if pixels is None else tuple(values[pixels] for values in rays)
+
+
+def density_query(field: Field, origins: torch.Tensor, dirs: torch.Tensor):
+    """A renderer's query for density alone along rays ``origins`` [R,3] (or [3]) and ``dirs``
+    [R,3]: depths [R,S] -> (density [R,S], None)."""
+    def query(depths: torch.Tensor) -> tuple[torch.Tensor, None]:
+        points = origins.unsqueeze(-2) + dirs.unsqueeze(1) * depths.unsqueeze(-1)
+        return field.query_density(points.reshape(-1, 3)).reshape(depths.shape), None
+
+    return query
+
+
+@torch.inference_mode()
+def render_samples(field: Field, camera: Camera, size: int, settings: RenderSettings = RenderSettings(),
+                   pixels: torch.Tensor | None = None) -> VolumeSamples:
+    """:func:`render_image`'s opacity and depth on a ``size``^2 image (or its ``pixels``, row-major
+    indices), with the density at each of its samples (density only: no colour is queried)."""
+    origins, dirs = select_rays(pixels, *camera_rays(camera, size, size, field.device))
+    near, far = intersect_box(origins, dirs, field.bounds)
+    rays, count = len(origins), settings.num_coarse + settings.num_fine
+    alpha, depth = torch.zeros(rays, device=field.device), torch.zeros(rays, device=field.device)
+    depths, density = torch.zeros(rays, count, device=field.device), torch.zeros(rays, count, device=field.device)
+    for index in torch.nonzero(far > near).squeeze(1).split(settings.rays_per_chunk):
+        query = density_query(field, origins[index], dirs[index])
+        depths[index], density[index], _, weights = _march(query, near[index], torch.maximum(far[index], near[index] + 1e-6), settings)
+        alpha[index], depth[index] = weights.sum(dim=1), expected_depth(weights, depths[index])
+    return VolumeSamples(alpha, depth, depths, density)
+
+
+@torch.inference_mode()
+def box_samples(field: Field, origins: torch.Tensor, dirs: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``count`` depths [R,count] evenly from where each ray enters the field's box to where it
+    leaves, and the density there (0 on rays that miss the box): samples for a renderer that keeps none."""
+    near, far = intersect_box(origins, dirs, field.bounds)
+    far = torch.maximum(far, near)  # rays that miss the box get no extent, so never cross a level
+    depths = near[:, None] + (far - near)[:, None] * torch.linspace(0, 1, count, device=origins.device)
+    points = origins[:, None] + dirs[:, None] * depths[..., None]
+    density = field.query_density(points.reshape(-1, 3)).reshape(len(origins), count)
+    return depths, torch.where((far > near)[:, None], density, torch.zeros_like(density))
 
 
 @torch.inference_mode()

@@ -2,11 +2,12 @@
 volume renderer.
 
 Every user of these generators asks which level is the surface. Here the answer is measured: at a
-few poses the volume renderer gives each pixel an opacity and an expected depth; the same pixels'
-rays are sampled through the meshing box, and for each candidate level the level set's first
-crossing along each ray (what marching cubes would mesh; interpolated in log density between
-samples) gives a silhouette and a depth. The level kept is the one whose depth agrees best with the renderer's
-among those whose silhouette does not contradict it:
+few poses the volume renderer gives each pixel an opacity and an expected depth, and shares the
+density at the samples it took along the pixel's ray (:meth:`Generator.volume_samples`: one pass
+through the model; one ray per 2x2 pixels away from the outline). For each candidate level the
+level set's first crossing along each ray (what marching cubes would mesh; interpolated in log
+density between samples) gives a silhouette and a depth. The level kept is the one whose depth
+agrees best with the renderer's among those whose silhouette does not contradict it:
 
 1. keep the levels whose pooled silhouette IoU is within ``IOU_TOLERANCE`` of the best (a level
    that punches holes or grows fog loses more than that);
@@ -25,17 +26,18 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from aware3d.cameras import Pose, pose_to_camera
+from aware3d.cameras import Pose
 from aware3d.errors import EmptySurfaceError
 from aware3d.fields import Field
 from aware3d.models.base import Generator
-from aware3d.render import camera_rays, intersect_box
+from aware3d.render import VolumeSamples
 
 from .fidelity import SILHOUETTE_OPACITY
 
@@ -46,15 +48,20 @@ against 0.99-1.0 on 48^2 probes); a wider margin lets a soft, thick surface's de
 far inside its outline (the EG3D head test file: 0.936 IoU at 256 px with 0.05 on 32^2 probes)."""
 
 DEPTH_TOLERANCE = 0.2
-"""Depth differences below a fifth of a marching-cubes cell count as ties: the probe samples every
-second cell, and on the demo's heads the analytic surface's depth difference exceeds the best
-level's by up to 0.16 mm (seeds 1, 3, 7 at 256^3), more than a tenth of a 1.33 mm cell."""
+"""Depth differences below a fifth of a marching-cubes cell count as ties: a sharp surface leaves a
+range of levels whose depths agree that well (on the demo's heads at 256^3, about 310-870 around the
+analytic 554.5, whose own depth difference is within 0.002 mm of the best level's on seeds 0-7)."""
 
 PROBE_SIZE = 48
-"""Probe images are 48^2: 2304 rays per pose, enough to see holes and fog at the scale of a nose,
-and an outline fine enough (a pixel of it moves a head's IoU by ~1.5 %) for :data:`IOU_TOLERANCE`:
-on 32^2 probes the CIPS-3D head test file got a level whose mesh the 256 px previews outline at
-IoU 0.92 (0.97 at 48^2). The price is 2.25x the probes' time (GRAF: 35 % of its export)."""
+"""Probe images are 48^2, their outline resolved at every pixel (:data:`OUTLINE_BAND`): fine
+enough (a pixel of it moves a head's IoU by ~1.5 %) for :data:`IOU_TOLERANCE`. On 32^2 probes the
+CIPS-3D head test file got a level whose mesh the 256 px previews outline at IoU 0.92 (0.97 at 48^2)."""
+
+OUTLINE_BAND = 2
+"""Probes render one ray per 2x2 block of pixels, then every pixel of the blocks within this many
+blocks (4 pixels) of the renderer's outline: levels whose outlines differ by more than that are far
+apart in IoU whatever the resolution, and holes or fog show at one ray per block. About half the
+rays of a full probe, for a head that fills half the image."""
 
 NUM_CANDIDATES = 64
 """Candidate levels, spaced evenly in log density over the densities the probe rays meet."""
@@ -66,14 +73,13 @@ TOP_FRACTION = 0.9
 """The highest candidate is 90 % of the highest density the probe rays meet, so the surface it
 gives does not hang on a single sample."""
 
-MAX_SAMPLES_PER_RAY = 96
-"""Samples per probe ray: one per two marching-cubes cells of the box, 64 to 96."""
-
 
 def probe_poses(full_circle: bool = False) -> list[Pose]:
-    """Where the search looks: the front and +-0.4 rad of yaw (four sides for full-head models)."""
+    """Where the search looks: the front and +-0.4 rad of yaw; for full-head models the front and
+    +-120 degrees, which see the sides and the back (as well as four poses did on the PanoHead head
+    test files, for three quarters of the rays)."""
     if full_circle:
-        return [Pose(yaw=yaw) for yaw in (0.0, math.pi / 2, math.pi - 1e-3, -math.pi / 2)]
+        return [Pose(yaw=yaw) for yaw in (0.0, 2 * math.pi / 3, -2 * math.pi / 3)]
     return [Pose(yaw=yaw) for yaw in (0.0, 0.4, -0.4)]
 
 
@@ -106,56 +112,60 @@ class LevelSearch:
                 for k, v in asdict(self).items()}
 
 
-@dataclass(frozen=True)
-class _Probe:
-    opacity: torch.Tensor  # [R] bool, the renderer's silhouette
-    depth: torch.Tensor  # [R] expected depth
-    density: torch.Tensor  # [R,S] level-set samples along the rays
-    depths: torch.Tensor  # [R,S]
-
-
-@torch.inference_mode()
-def _probe(generator: Generator, field: Field, pose: Pose, samples: int) -> _Probe:
-    alpha, expected = generator.volume_opacity(field, pose, PROBE_SIZE)
-    origins, dirs = camera_rays(pose_to_camera(pose, generator.camera), PROBE_SIZE, PROBE_SIZE, field.device)
-    near, far = intersect_box(origins, dirs, field.bounds)
-    far = torch.maximum(far, near)  # rays that miss the box get no extent, so never cross a level
-    steps = torch.linspace(0, 1, samples, device=origins.device)
-    depths = near[:, None] + (far - near)[:, None] * steps
-    points = origins[:, None] + dirs[:, None] * depths[..., None]
-    density = field.query_density(points.reshape(-1, 3)).reshape(len(origins), samples)
-    density = torch.where((far > near)[:, None], density, torch.zeros_like(density))
-    return _Probe(alpha.reshape(-1).to(density.device) >= SILHOUETTE_OPACITY, expected.reshape(-1).to(density.device), density, depths)
-
-
-def _first_crossing(probe: _Probe, level: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """[R] bool: the ray reaches ``level``; [R] depth of the first crossing (linear interpolation)."""
-    above = probe.density >= level
-    hit = above.any(dim=1)
-    index = above.to(torch.int8).argmax(dim=1)
+def _first_crossings(probe: VolumeSamples, levels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For every ray and every level [K] at once: [R,K] bool, the ray reaches the level; [R,K] depth of
+    its first crossing (interpolated in log density between the samples either side)."""
+    # A ray first reaches a level where its running maximum does; running maxima are sorted, so one
+    # searchsorted finds every level's first crossing.
+    peaks = torch.cummax(probe.density, dim=1).values
+    index = torch.searchsorted(peaks, levels.expand(len(peaks), -1).contiguous())  # [R,K]; S where never reached
+    hit = index < peaks.shape[1]
+    index = index.clamp_max(peaks.shape[1] - 1)
     before = (index - 1).clamp_min(0)
-    s0, s1 = probe.density.gather(1, before[:, None])[:, 0], probe.density.gather(1, index[:, None])[:, 0]
-    t0, t1 = probe.depths.gather(1, before[:, None])[:, 0], probe.depths.gather(1, index[:, None])[:, 0]
+    s0, s1 = probe.density.gather(1, before), probe.density.gather(1, index)
+    t0, t1 = probe.depths.gather(1, before), probe.depths.gather(1, index)
     # Interpolate in log density: densities rise roughly exponentially into a surface, so a linear
     # interpolation across a sample interval wider than the surface's blur would land outside it.
-    l0, l1, target = (torch.log(torch.clamp_min(x, 1e-30)) for x in (s0, s1, torch.full_like(s0, level)))
+    l0, l1, target = (torch.log(torch.clamp_min(x, 1e-30)) for x in (s0, s1, levels.expand_as(s0)))
     fraction = ((target - l0) / torch.where(l1 - l0 > 0, l1 - l0, torch.ones_like(l1))).clamp(0, 1)
     return hit, torch.where(index > 0, t0 + fraction * (t1 - t0), t1)
 
 
-def _agreement(probes: list[_Probe], level: float) -> tuple[float, float, int]:
-    """Pooled silhouette IoU, mean depth difference (world units) and rays reaching ``level``."""
-    shared = union = hits = 0
-    depth_total = 0.0
-    for probe in probes:
-        hit, depth = _first_crossing(probe, level)
-        both = hit & probe.opacity
-        shared += int(both.sum())
-        hits += int(hit.sum())
-        union += int((hit | probe.opacity).sum())
-        depth_total += float((depth[both] - probe.depth[both]).abs().sum())
-    iou = 1.0 if union == 0 else shared / union
-    return iou, depth_total / shared if shared else math.inf, hits
+def _agreement(probes: list[tuple[VolumeSamples, torch.Tensor]], levels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per level [K]: pooled silhouette IoU and mean depth difference (world units; inf with no
+    shared silhouette), each ray weighted by the pixels it stands for, and the rays reaching it."""
+    shared = union = hits = depth_total = 0
+    for probe, weights in probes:
+        hit, depth = _first_crossings(probe, torch.as_tensor(levels, dtype=probe.density.dtype, device=probe.density.device))
+        opacity = (probe.alpha >= SILHOUETTE_OPACITY)[:, None]
+        both = hit & opacity
+        weights = weights.double()[:, None]
+        shared = shared + (both * weights).sum(dim=0)
+        union = union + ((hit | opacity) * weights).sum(dim=0)
+        hits = hits + hit.sum(dim=0)
+        depth_total = depth_total + (torch.where(both, (depth - probe.depth[:, None]).abs(), torch.zeros_like(depth)) * weights).sum(dim=0)
+    shared, union, hits, depth_total = (x.cpu().numpy() for x in (shared, union, hits, depth_total))
+    iou = np.where(union > 0, shared / np.maximum(union, 1), 1.0)
+    return iou, np.where(shared > 0, depth_total / np.maximum(shared, 1), np.inf), hits
+
+
+def _probe(generator: Generator, field: Field, pose: Pose) -> tuple[VolumeSamples, torch.Tensor]:
+    """The renderer's samples at ``pose`` and the pixels [R] each ray stands for: one ray per 2x2
+    block of the ``PROBE_SIZE``^2 image, then the other three of every block within
+    :data:`OUTLINE_BAND` blocks of the renderer's outline, where levels' outlines differ."""
+    blocks = PROBE_SIZE // 2
+    pixels = torch.arange(PROBE_SIZE * PROBE_SIZE, device=field.device)
+    pixels = pixels.reshape(blocks, 2, blocks, 2).permute(0, 2, 1, 3).reshape(blocks * blocks, 4)  # each block's four pixels
+    first = generator.volume_samples(field, pose, PROBE_SIZE, pixels[:, 0])
+    inside = (first.alpha >= SILHOUETTE_OPACITY).float().reshape(1, 1, blocks, blocks)
+    side = 2 * OUTLINE_BAND + 1
+    near_outline = (F.max_pool2d(inside, side, 1, OUTLINE_BAND) + F.max_pool2d(-inside, side, 1, OUTLINE_BAND) > 0).reshape(-1)
+    weights = torch.where(near_outline, 1.0, 4.0).to(field.device)
+    if not near_outline.any():
+        return first, weights
+    rest = generator.volume_samples(field, pose, PROBE_SIZE, pixels[near_outline, 1:].reshape(-1))
+    merged = VolumeSamples(*(torch.cat([a, b]) for a, b in zip(astuple(first), astuple(rest), strict=True)))
+    return merged, torch.cat([weights, torch.ones(len(rest.alpha), device=field.device)])
 
 
 def search_level(
@@ -170,8 +180,7 @@ def search_level(
     Args:
         generator: the model (its volume renderer gives the probes' opacity and depth).
         field: the identity to mesh.
-        resolution: the marching-cubes resolution the mesh will use (sets the depth tolerance and
-            the sampling along rays).
+        resolution: the marching-cubes resolution the mesh will use (sets the depth tolerance).
         hint: the family's documented level, preferred among equally good ones.
         poses: probe poses; default :func:`probe_poses`.
 
@@ -181,19 +190,16 @@ def search_level(
     started = time.perf_counter()
     extent = float(max(field.bounds.size))
     cell = extent / resolution
-    samples = min(MAX_SAMPLES_PER_RAY, max(64, resolution // 2))  # 96 at 256^3: 3.5 mm apart on the demo's box
-    probes = [_probe(generator, field, pose, samples) for pose in (poses or probe_poses(generator.full_circle))]
-    highest = max(float(p.density.max()) for p in probes)
+    probes = [_probe(generator, field, pose) for pose in (poses or probe_poses(generator.full_circle))]
+    highest = max(float(p.density.max()) for p, _ in probes)
     if not highest > 0:
         raise EmptySurfaceError("the probe rays meet no density at all: the field is empty inside its box")
     top = highest * TOP_FRACTION
     candidates = np.geomspace(top / LEVEL_RANGE, top, NUM_CANDIDATES)
     if hint is not None and top / LEVEL_RANGE < hint < top:
         candidates = np.sort(np.append(candidates, hint))
-    scores = [_agreement(probes, float(level)) for level in candidates]
-    ious = np.array([s[0] for s in scores])
-    errors = np.array([s[1] for s in scores])
-    meshable = np.array([s[2] for s in scores]) > 0  # a level no probe ray reaches would mesh nothing
+    ious, errors, hits = _agreement(probes, candidates)
+    meshable = hits > 0  # a level no probe ray reaches would mesh nothing
     good = meshable & (ious >= ious[meshable].max() - IOU_TOLERANCE)
     good &= errors <= errors[good].min() + DEPTH_TOLERANCE * cell
     kept = candidates[good]

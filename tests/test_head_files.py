@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 import trimesh
 from head_files import FIELD_FAMILIES, write_head_file
 
 import aware3d
+from aware3d.cameras import Pose, pose_to_camera
 from aware3d.exporters import build_asset
+from aware3d.models import cips3d, eg3d, graf, triplane
+from aware3d.models.panohead import TRIPLANE_CROP
+from aware3d.render import camera_rays, inside_bounds
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +82,51 @@ def test_a_panohead_head_is_one_closed_head_textured_from_every_side(head_file):
     assert max(abs(pose["yaw"]) for pose in poses) > 2.0  # the back is compared too
     for pose in poses:
         assert pose["iou"] >= 0.93 and pose["psnr_db"] >= 20.0, pose
+
+
+@pytest.mark.parametrize("family", FIELD_FAMILIES)
+def test_the_volume_renderer_shares_its_own_samples(family, head_file):
+    """``volume_samples`` is the model's volume renderer (its opacity and depth are the preview's; the
+    tri-plane families' at their neural-rendering resolution, before super-resolution) and hands over
+    the field's density at the points it sampled, sorted along each ray and 0 outside the meshing box:
+    the automatic level then needs no second pass through the model. A subset of pixels renders
+    those pixels' rays alone."""
+    gen = aware3d.load_generator(head_file(family), device="cpu")
+    field, pose = gen.field(seed=0), Pose(yaw=0.3)
+    size = getattr(gen, "neural_rendering_resolution", 24)
+    samples = gen.volume_samples(field, pose, size)
+    preview = gen.render_result(field, pose, size)
+    opaque = samples.alpha > 0.5
+    assert torch.allclose(samples.alpha, preview.alpha.reshape(-1), atol=1e-5)
+    assert torch.allclose(samples.depth[opaque], preview.depth.reshape(-1)[opaque], rtol=1e-5, atol=1e-5)
+    assert opaque.float().mean() > 0.1
+    assert bool((samples.depths[:, 1:] >= samples.depths[:, :-1]).all())
+
+    origins, dirs = _renderer_rays(gen, field, pose, size)
+    points = origins[:, None] + dirs[:, None] * samples.depths[..., None]
+    inside = inside_bounds(points, field.bounds)
+    if family == "panohead":  # its renderer sees no density in the crop along the box's side walls
+        inside &= (points[..., [0, 2]].abs() <= field.box_warp / 2 - TRIPLANE_CROP).all(dim=-1)
+    assert inside.float().mean() > 0.3
+    # Points rebuilt here differ from the renderer's by float rounding (~1e-6), which GRAF's positional encoding amplifies.
+    density = field.query_density(points[inside])
+    assert torch.allclose(samples.density[inside], density, rtol=1e-3, atol=1e-3 * float(density.max()))
+    assert not samples.density[~inside_bounds(points, field.bounds)].any()
+
+    some = torch.tensor([5, size * size // 2, size * size - 1])
+    subset = gen.volume_samples(field, pose, size, some)
+    assert torch.allclose(subset.alpha, samples.alpha[some], atol=1e-6) and torch.allclose(subset.density, samples.density[some], atol=1e-5)
+
+
+def _renderer_rays(gen, field, pose: Pose, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rays each family's renderer casts through a size^2 image: origins, unit directions [R,3]."""
+    camera = pose_to_camera(pose, gen.camera)
+    if gen.family == "graf":
+        origin, dirs, _ = graf._graf_rays(field, camera, size)
+        return origin.expand_as(dirs), torch.nn.functional.normalize(dirs, dim=-1)
+    if gen.family == "cips3d":
+        origin, dirs, _ = cips3d._cips3d_rays(field, camera, size)
+        return origin.expand_as(dirs), dirs
+    if gen.family in ("eg3d", "panohead"):
+        return triplane.camera_rays(*eg3d._opencv_camera(camera), size)
+    return camera_rays(camera, size, size)

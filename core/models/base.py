@@ -13,7 +13,7 @@ from ..cameras import Camera, CameraSpec, Pose, pose_to_camera
 from ..errors import InputError
 from ..fields import BaseField, WorldFrame
 from ..progress import ProgressCallback
-from ..render import RenderResult, RenderSettings, render_image
+from ..render import RenderResult, RenderSettings, VolumeSamples, box_samples, camera_rays, render_image, render_samples, select_rays
 
 TRUNCATION_NUM_SAMPLES = 10000
 """z samples averaged for truncation, as pi-GAN and GRAM do (``generate_avg_frequencies``)."""
@@ -22,6 +22,10 @@ TRUNCATION_SEED = 0
 """Fixed seed for those samples, so truncation is reproducible (the papers redraw them every call)."""
 
 MAX_SEED = 2**63 - 1
+
+BOX_SAMPLES = 96
+"""Density samples per ray through the field's box where a preview renderer shares none of its own
+(:meth:`Generator.volume_samples`): one per 2.7 marching-cubes cells at 256^3."""
 
 
 def check_seed(seed: int) -> int:
@@ -169,13 +173,28 @@ class Generator:
     go round the whole circle instead of staying within the front half."""
 
     @torch.inference_mode()
-    def volume_opacity(self, field: BaseField, pose: Pose, size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-        """The 3-D volume renderer's opacity and expected depth at ``pose`` on a ``size``^2 image
-        ([size,size] each, depth in world units along each unit ray, 0 where nothing is hit): what
-        the automatic level matches a surface to. This default renders a full preview; EG3D and
-        PanoHead override it to skip their super-resolution (CIPS-3D's per-pixel INR is cheap and stays)."""
+    def volume_samples(self, field: BaseField, pose: Pose, size: int = 48, pixels: torch.Tensor | None = None) -> VolumeSamples:
+        """The 3-D volume renderer's opacity and expected depth at ``pose`` on a ``size``^2 image,
+        with the density at the samples it took: what the automatic level matches level sets to,
+        in one pass through the model. The default renderer (:func:`aware3d.render.render_samples`)
+        shares its samples, as GRAF's, CIPS-3D's and the tri-plane renderers do in their overrides;
+        a preview renderer that keeps none (GRAM's manifolds) is paired with
+        :data:`BOX_SAMPLES` density samples evenly through the field's box along the same pixels' rays.
+
+        Args:
+            field: the identity to render.
+            pose: where the camera looks from.
+            size: image side in pixels.
+            pixels: row-major indices of the pixels to render (default all): a caller refining an
+                outline renders only the rays it needs. Every renderer here treats rays independently.
+        """
+        camera = pose_to_camera(pose, self.camera)
+        if type(self)._render_preview is Generator._render_preview:
+            return render_samples(field, camera, size, self.render_settings, pixels)
         result = self.render_result(field, pose, size)
-        return result.alpha, result.depth
+        alpha, depth = select_rays(pixels, result.alpha.reshape(-1).to(field.device), result.depth.reshape(-1).to(field.device))
+        depths, density = box_samples(field, *select_rays(pixels, *camera_rays(camera, size, size, field.device)), BOX_SAMPLES)
+        return VolumeSamples(alpha, depth, depths, density)
 
     def render(
         self,

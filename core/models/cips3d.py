@@ -27,6 +27,7 @@ the 3-D-consistent head; previews are CIPS-3D's own images (features integrated,
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from pathlib import Path
@@ -35,13 +36,25 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..cameras import PIGAN_CONVENTION, Camera, CameraSpec
+from ..cameras import PIGAN_CONVENTION, Camera, CameraSpec, Pose, pose_to_camera
 from ..checkpoints import PickleSummary, check_finite_weights, file_sha256, safe_load
 from ..device import DeviceLike, resolve_device
 from ..errors import CheckpointError, InputError
 from ..fields import Y_UP_METRES, BaseField, Bounds, FieldSample
 from ..progress import ProgressCallback
-from ..render import RenderResult, RenderSettings, alpha_weights, expected_depth, query_along, render_features, sample_pdf
+from ..render import (
+    RenderResult,
+    RenderSettings,
+    VolumeSamples,
+    alpha_weights,
+    density_query,
+    expected_depth,
+    inside_bounds,
+    query_along,
+    render_features,
+    sample_pdf,
+    select_rays,
+)
 from . import releases
 from .base import TRUNCATION_NUM_SAMPLES, TRUNCATION_SEED, Generator
 from .layers import linear_from
@@ -301,6 +314,10 @@ class Cips3DGenerator(Generator):
         rgb = field.features_to_rgb(features.reshape(-1, channels)).reshape(height, width, 3)
         return RenderResult(rgb=rgb, alpha=alpha, depth=depth)
 
+    def volume_samples(self, field: Cips3DField, pose: Pose, size: int = 48, pixels: torch.Tensor | None = None) -> VolumeSamples:
+        """CIPS-3D's own sampling, sharing its 48 samples (see :meth:`Generator.volume_samples`)."""
+        return cips3d_samples(field, pose_to_camera(pose, self.camera), size, pixels)
+
 
 RAY_HALF_DEPTH = 0.12
 """CIPS-3D samples from 0.88 to 1.12 along rays from a radius-1 camera: the radius +- 0.12."""
@@ -318,6 +335,36 @@ def render_cips3d(field: Cips3DField, camera: Camera, size: int | tuple[int, int
     """
     if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
         raise InputError(f"CIPS-3D previews are square: the image size must be a positive integer, got {size!r}")
+    origin, dirs, coarse = _cips3d_rays(field, camera, size)
+    features = torch.zeros(size * size, field.weights.feature_dim, device=field.device)
+    alpha = torch.zeros(size * size, device=field.device)
+    depth = torch.zeros(size * size, device=field.device)
+    for start in range(0, size * size, chunk_rays):
+        d = dirs[start : start + chunk_rays]
+        query = functools.partial(query_along, field, origin.expand(len(d), 3), d, lock_view=True, features=True)
+        depths, _, values, weights = _cips3d_march(query, coarse.expand(len(d), -1))
+        features[start : start + len(d)] = (weights[..., None] * values).sum(dim=1)
+        alpha[start : start + len(d)] = weights.sum(dim=1)
+        depth[start : start + len(d)] = expected_depth(weights, depths)
+        if progress is not None:
+            progress("render", min(start + chunk_rays, size * size), size * size)
+    rgb = field.features_to_rgb(features)
+    return RenderResult(rgb=rgb.reshape(size, size, 3), alpha=alpha.reshape(size, size), depth=depth.reshape(size, size))
+
+
+@torch.inference_mode()
+def cips3d_samples(field: Cips3DField, camera: Camera, size: int, pixels: torch.Tensor | None = None) -> VolumeSamples:
+    """:func:`render_cips3d`'s opacity and depth (at ``pixels``, row-major indices; default all) with
+    the density at its 48 samples (density only: no features, no INR)."""
+    origin, dirs, coarse = _cips3d_rays(field, camera, size)
+    (dirs,) = select_rays(pixels, dirs)
+    depths, density, _, weights = _cips3d_march(density_query(field, origin, dirs), coarse.expand(len(dirs), -1))
+    inside = inside_bounds(origin + dirs[:, None] * depths[..., None], field.bounds)
+    return VolumeSamples(weights.sum(dim=1), expected_depth(weights, depths), depths, torch.where(inside, density, torch.zeros_like(density)))
+
+
+def _cips3d_rays(field: Cips3DField, camera: Camera, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The camera's origin [3], unit directions [size*size,3] and the 24 coarse depths [24]."""
     device = field.device
     steps = torch.linspace(-1, 1, size, device=device)
     y, x = torch.meshgrid(-steps, steps, indexing="ij")
@@ -326,31 +373,23 @@ def render_cips3d(field: Cips3DField, camera: Camera, size: int | tuple[int, int
     dirs = local @ torch.as_tensor(camera.cam2world[:3, :3], dtype=torch.float32, device=device).t()
     origin = torch.as_tensor(camera.cam2world[:3, 3], dtype=torch.float32, device=device)
     distance = float(origin.norm())
-    coarse = torch.linspace(distance - RAY_HALF_DEPTH, distance + RAY_HALF_DEPTH, NUM_STEPS, device=device)
-    features = torch.zeros(size * size, field.weights.feature_dim, device=device)
-    alpha = torch.zeros(size * size, device=device)
-    depth = torch.zeros(size * size, device=device)
-    u = torch.linspace(0, 1, NUM_STEPS, device=device)
-    for start in range(0, size * size, chunk_rays):
-        d = dirs[start : start + chunk_rays]
-        depths = coarse.expand(len(d), -1)
-        origins = origin.expand(len(d), 3)
-        density, values = query_along(field, origins, d, depths, lock_view=True, features=True)
-        weights = _integration_weights(density, depths)
-        bins = 0.5 * (depths[:, 1:] + depths[:, :-1])
-        fine = sample_pdf(bins, weights[:, 1:-1] + 1e-5, u.expand(len(d), -1)).detach()
-        fine_density, fine_values = query_along(field, origins, d, fine, lock_view=True, features=True)
-        depths, order = torch.sort(torch.cat([fine, depths], dim=1), dim=1)
-        density = torch.cat([fine_density, density], dim=1).gather(1, order)
+    return origin, dirs, torch.linspace(distance - RAY_HALF_DEPTH, distance + RAY_HALF_DEPTH, NUM_STEPS, device=device)
+
+
+def _cips3d_march(query, coarse: torch.Tensor):
+    """Coarse depths [R,24], then 24 at evenly spaced quantiles of their weights; ``query(depths) ->
+    (density, values or None)``. Returns sorted depths, density, values, weights [R,48]."""
+    density, values = query(coarse)
+    weights = _integration_weights(density, coarse)
+    bins = 0.5 * (coarse[:, 1:] + coarse[:, :-1])
+    u = torch.linspace(0, 1, NUM_STEPS, device=coarse.device).expand(len(coarse), -1)
+    fine = sample_pdf(bins, weights[:, 1:-1] + 1e-5, u)
+    fine_density, fine_values = query(fine)
+    depths, order = torch.sort(torch.cat([fine, coarse], dim=1), dim=1)
+    density = torch.cat([fine_density, density], dim=1).gather(1, order)
+    if values is not None:
         values = torch.cat([fine_values, values], dim=1).gather(1, order[..., None].expand(-1, -1, values.shape[-1]))
-        weights = _integration_weights(density, depths)
-        features[start : start + len(d)] = (weights[..., None] * values).sum(dim=1)
-        alpha[start : start + len(d)] = weights.sum(dim=1)
-        depth[start : start + len(d)] = expected_depth(weights, depths)
-        if progress is not None:
-            progress("render", min(start + chunk_rays, size * size), size * size)
-    rgb = field.features_to_rgb(features)
-    return RenderResult(rgb=rgb.reshape(size, size, 3), alpha=alpha.reshape(size, size), depth=depth.reshape(size, size))
+    return depths, density, values, _integration_weights(density, depths)
 
 
 def _integration_weights(density: torch.Tensor, depths: torch.Tensor) -> torch.Tensor:

@@ -46,13 +46,13 @@ from ..device import DeviceLike, resolve_device
 from ..errors import CheckpointError, InputError
 from ..fields import BaseField, Bounds, FieldSample, WorldFrame
 from ..progress import ProgressCallback
-from ..render import RenderResult, RenderSettings
+from ..render import RenderResult, RenderSettings, VolumeSamples, inside_bounds, select_rays
 from . import releases
 from .base import Generator
 from .persistence import PersistentRecord, code_hashes, read_network_pickle, reader_globals
 from .registry import FamilySpec
 from .stylegan2 import MappingNetwork, SynthesisNetwork, attribute, child
-from .triplane import NUM_PLANES, PLANE_CHANNELS, SuperResolution, TriPlaneDecoder, camera_rays, render_rays, sample_planes
+from .triplane import NUM_PLANES, PLANE_CHANNELS, SuperResolution, TriPlaneDecoder, camera_rays, render_rays, sample_planes, sample_rays
 
 BY_REFERENCE = (
     "training.triplane.OSGDecoder",
@@ -341,13 +341,17 @@ class EG3DGenerator(Generator):
         return RenderResult(rgb=image[0].permute(1, 2, 0).contiguous(), alpha=alpha, depth=depth * (alpha > 1e-6))
 
     @torch.inference_mode()
-    def volume_opacity(self, field: EG3DField, pose: Pose, size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-        """The neural renderer alone, at ``size``^2 rays (no super-resolution): opacity and expected depth."""
+    def volume_samples(self, field: EG3DField, pose: Pose, size: int = 48, pixels: torch.Tensor | None = None) -> VolumeSamples:
+        """The neural renderer alone (no super-resolution) at ``size``^2 rays, sharing its samples
+        (see :meth:`Generator.volume_samples`): the activated density ``softplus(sigma - 1)``
+        at each, as the field gives it, inside the box."""
         _check_square(size)
         origins, dirs = camera_rays(*(t.to(self.device) for t in _opencv_camera(pose_to_camera(pose, self.camera))), size)
-        _, depth, alpha = render_rays(self._volume_decode(field), origins, dirs, self.options, signed=self._signed_marcher)
-        alpha = alpha.clamp(0, 1).reshape(size, size)
-        return alpha, depth.reshape(size, size) * (alpha > 0)
+        origins, dirs = select_rays(pixels, origins, dirs)
+        alpha, depth, depths, sigma = sample_rays(self._volume_decode(field), origins, dirs, self.options)
+        alpha = alpha.clamp(0, 1)
+        inside = inside_bounds(origins[:, None] + dirs[:, None] * depths[..., None], field.bounds)
+        return VolumeSamples(alpha, depth * (alpha > 0), depths, torch.where(inside, F.softplus(sigma - 1), torch.zeros_like(sigma)))
 
 
 def _check_square(size: Any) -> None:

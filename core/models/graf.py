@@ -34,13 +34,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..cameras import PIGAN_CONVENTION, Camera, CameraSpec, Pose
+from ..cameras import PIGAN_CONVENTION, Camera, CameraSpec, Pose, pose_to_camera
 from ..checkpoints import NUMPY_SCALARS, PickleSummary, check_finite_weights, file_sha256, safe_load
 from ..device import DeviceLike, resolve_device
 from ..errors import CheckpointError, InputError
 from ..fields import BaseField, Bounds, FieldSample, WorldFrame
 from ..progress import ProgressCallback
-from ..render import RenderResult, RenderSettings, alpha_weights, expected_depth
+from ..render import RenderResult, RenderSettings, VolumeSamples, alpha_weights, expected_depth, inside_bounds, select_rays
 from . import releases
 from .base import Generator
 from .layers import linear_from
@@ -239,6 +239,45 @@ def render_graf(field: GrafField, camera: Camera, size: int, chunk_rays: int = 4
                 progress: ProgressCallback | None = None) -> RenderResult:
     """GRAF's test-time renderer, as ``eval.py`` runs it: rays through pixel corners, 64 evenly spaced
     depths between near and far (shifted by ``r_max - |o|``), relu density, last interval 1e10."""
+    origin, dirs, depths = _graf_rays(field, camera, size)
+    colour = torch.zeros(size * size, 3, device=field.device)
+    alpha = torch.zeros(size * size, device=field.device)
+    depth = torch.zeros(size * size, device=field.device)
+    with torch.inference_mode():
+        for start in range(0, size * size, chunk_rays):
+            d = dirs[start : start + chunk_rays]
+            points = origin + d[:, None] * depths[None, :, None]
+            view = F.normalize(d, dim=-1)[:, None].expand(-1, NUM_SAMPLES, -1)
+            raw, logits = field.network(points.reshape(-1, 3), view.reshape(-1, 3), field.z_shape, field.z_app)
+            weights = _graf_weights(raw.reshape(len(d), -1), depths, d)
+            colour[start : start + len(d)] = (weights[..., None] * torch.sigmoid(logits.reshape(len(d), NUM_SAMPLES, 3))).sum(dim=1)
+            alpha[start : start + len(d)] = weights.sum(dim=1)
+            depth[start : start + len(d)] = expected_depth(weights, depths[None] * d.norm(dim=-1, keepdim=True))
+            if progress is not None:
+                progress("render", min(start + chunk_rays, size * size), size * size)
+    if field.variant.white_background:
+        colour = colour + (1 - alpha[:, None])
+    return RenderResult(rgb=colour.reshape(size, size, 3), alpha=alpha.reshape(size, size), depth=depth.reshape(size, size))
+
+
+@torch.inference_mode()
+def graf_samples(field: GrafField, camera: Camera, size: int, pixels: torch.Tensor | None = None, chunk_rays: int = 4096) -> VolumeSamples:
+    """:func:`render_graf`'s opacity and depth (at ``pixels``, row-major indices; default all) with the
+    density at its 64 samples (density only: the colour branch is skipped)."""
+    origin, dirs, depths = _graf_rays(field, camera, size)
+    (dirs,) = select_rays(pixels, dirs)
+    points = origin + dirs[:, None] * depths[None, :, None]  # [R,64,3]
+    raw = torch.cat([field.network.sigma(chunk.reshape(-1, 3), field.z_shape).reshape(len(chunk), NUM_SAMPLES)
+                     for chunk in points.split(chunk_rays)])
+    weights = _graf_weights(raw, depths, dirs)
+    unit_depths = depths[None] * dirs.norm(dim=-1, keepdim=True)  # along unit rays
+    density = torch.where(inside_bounds(points, field.bounds), F.relu(raw), torch.zeros_like(raw))
+    return VolumeSamples(weights.sum(dim=1), expected_depth(weights, unit_depths), unit_depths, density)
+
+
+def _graf_rays(field: GrafField, camera: Camera, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """eval.py's rays: the camera's origin [3], directions through pixel corners [size*size,3] (not
+    unit: their z is -1 in the camera) and the 64 sample depths along them, shifted as GRAF shifts them."""
     variant, device = field.variant, field.device
     focal = size / 2 / math.tan(math.radians(camera.fov_deg) / 2)
     j, i = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="ij")
@@ -248,27 +287,14 @@ def render_graf(field: GrafField, camera: Camera, size: int, chunk_rays: int = 4
     origin = torch.as_tensor(camera.cam2world[:3, 3], dtype=torch.float32).to(device)
     shift = variant.radius[1] - origin.norm()
     depths = torch.linspace(0.0, 1.0, NUM_SAMPLES, device=device)
-    depths = (variant.near - shift) * (1 - depths) + (variant.far - shift) * depths
-    colour = torch.zeros(size * size, 3, device=device)
-    alpha = torch.zeros(size * size, device=device)
-    depth = torch.zeros(size * size, device=device)
-    with torch.inference_mode():
-        for start in range(0, size * size, chunk_rays):
-            d = dirs[start : start + chunk_rays]
-            points = origin + d[:, None] * depths[None, :, None]
-            view = F.normalize(d, dim=-1)[:, None].expand(-1, NUM_SAMPLES, -1)
-            raw, logits = field.network(points.reshape(-1, 3), view.reshape(-1, 3), field.z_shape, field.z_app)
-            intervals = torch.cat([depths[1:] - depths[:-1], depths.new_tensor([LAST_INTERVAL])])
-            intervals = intervals[None] * d.norm(dim=-1, keepdim=True)
-            weights = alpha_weights(1 - torch.exp(-F.relu(raw.reshape(len(d), -1)) * intervals))
-            colour[start : start + len(d)] = (weights[..., None] * torch.sigmoid(logits.reshape(len(d), NUM_SAMPLES, 3))).sum(dim=1)
-            alpha[start : start + len(d)] = weights.sum(dim=1)
-            depth[start : start + len(d)] = expected_depth(weights, depths[None] * d.norm(dim=-1, keepdim=True))
-            if progress is not None:
-                progress("render", min(start + chunk_rays, size * size), size * size)
-    if variant.white_background:
-        colour = colour + (1 - alpha[:, None])
-    return RenderResult(rgb=colour.reshape(size, size, 3), alpha=alpha.reshape(size, size), depth=depth.reshape(size, size))
+    return origin, dirs, (variant.near - shift) * (1 - depths) + (variant.far - shift) * depths
+
+
+def _graf_weights(raw: torch.Tensor, depths: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
+    """Compositing weights of raw densities [R,64] at ``depths`` [64] along ``dirs`` [R,3]: relu
+    density, intervals scaled by the directions' lengths, the last one 1e10."""
+    intervals = torch.cat([depths[1:] - depths[:-1], depths.new_tensor([LAST_INTERVAL])])
+    return alpha_weights(1 - torch.exp(-F.relu(raw) * intervals[None] * dirs.norm(dim=-1, keepdim=True)))
 
 
 class GrafGenerator(Generator):
@@ -323,6 +349,10 @@ class GrafGenerator(Generator):
         if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
             raise InputError(f"GRAF previews are square: the image size must be a positive integer, got {size!r}")
         return render_graf(field, camera, size, progress=progress)
+
+    def volume_samples(self, field: GrafField, pose: Pose, size: int = 48, pixels: torch.Tensor | None = None) -> VolumeSamples:
+        """GRAF's renderer, sharing its 64 samples (see :meth:`Generator.volume_samples`)."""
+        return graf_samples(field, pose_to_camera(pose, self.camera), size, pixels)
 
 
 def load(path: str | None, device: DeviceLike = "auto", ema: str = "ema", variant: str = "auto") -> GrafGenerator:

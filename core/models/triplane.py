@@ -237,30 +237,46 @@ def render_rays(
     out_features, out_depth, out_alpha = [], [], []
     total = len(origins)
     for start in range(0, total, chunk_rays):
-        o, d = origins[start : start + chunk_rays], dirs[start : start + chunk_rays]
-        if options["ray_start"] == options["ray_end"] == "auto":
-            near, far = box_ray_limits(o, d, float(options["box_warp"]))
-        else:
-            near = torch.full((len(o),), float(options["ray_start"]), device=o.device)
-            far = torch.full((len(o),), float(options["ray_end"]), device=o.device)
-        depths = stratified_depths(near, far, int(options["depth_resolution"]), bool(options.get("disparity_space_sampling", False)))
-        sigma, features = _decode_depths(decode, o, d, depths)
-        white_back = bool(options.get("white_back", False))
-        fine_count = int(options.get("depth_resolution_importance", 0))
-        if fine_count > 0:
-            _, _, weights = march(features, sigma, depths, white_back, signed)
-            fine = importance_depths(depths, weights, fine_count)
-            fine_sigma, fine_features = _decode_depths(decode, o, d, fine)
-            depths, order = torch.cat([depths, fine], dim=1).sort(dim=1)
-            sigma = torch.cat([sigma, fine_sigma], dim=1).gather(1, order)
-            features = torch.cat([features, fine_features], dim=1).gather(1, order[..., None].expand(-1, -1, features.shape[-1]))
-        composite, depth, weights = march(features, sigma, depths, white_back, signed)
+        composite, depth, weights, _, _ = _march_chunk(decode, origins[start : start + chunk_rays], dirs[start : start + chunk_rays], options, signed)
         out_features.append(composite)
         out_depth.append(depth)
         out_alpha.append(weights.sum(dim=1))
         if progress is not None:
             progress("render", min(start + chunk_rays, total), total)
     return torch.cat(out_features), torch.cat(out_depth), torch.cat(out_alpha)
+
+
+def sample_rays(decode, origins: torch.Tensor, dirs: torch.Tensor, options: dict, chunk_rays: int = 4096,
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`render_rays`' opacity [R] and depth [R] with its sample depths [R,S] (sorted) and raw
+    sigma there [R,S]: what the automatic level matches level sets to."""
+    chunks = [_march_chunk(decode, origins[start : start + chunk_rays], dirs[start : start + chunk_rays], options, signed=False)
+              for start in range(0, len(origins), chunk_rays)]
+    _, depth, weights, depths, sigma = (torch.cat(parts) for parts in zip(*chunks))
+    return weights.sum(dim=1), depth, depths, sigma
+
+
+def _march_chunk(decode, o: torch.Tensor, d: torch.Tensor, options: dict, signed: bool):
+    """One chunk of rays through EG3D's importance renderer: composite [R,C], depth [R], weights
+    [R,S-1], sorted sample depths [R,S] and raw sigma [R,S]."""
+    if options["ray_start"] == options["ray_end"] == "auto":
+        near, far = box_ray_limits(o, d, float(options["box_warp"]))
+    else:
+        near = torch.full((len(o),), float(options["ray_start"]), device=o.device)
+        far = torch.full((len(o),), float(options["ray_end"]), device=o.device)
+    depths = stratified_depths(near, far, int(options["depth_resolution"]), bool(options.get("disparity_space_sampling", False)))
+    sigma, features = _decode_depths(decode, o, d, depths)
+    white_back = bool(options.get("white_back", False))
+    fine_count = int(options.get("depth_resolution_importance", 0))
+    if fine_count > 0:
+        _, _, weights = march(features, sigma, depths, white_back, signed)
+        fine = importance_depths(depths, weights, fine_count)
+        fine_sigma, fine_features = _decode_depths(decode, o, d, fine)
+        depths, order = torch.cat([depths, fine], dim=1).sort(dim=1)
+        sigma = torch.cat([sigma, fine_sigma], dim=1).gather(1, order)
+        features = torch.cat([features, fine_features], dim=1).gather(1, order[..., None].expand(-1, -1, features.shape[-1]))
+    composite, depth, weights = march(features, sigma, depths, white_back, signed)
+    return composite, depth, weights, depths, sigma
 
 
 def _decode_depths(decode, origins: torch.Tensor, dirs: torch.Tensor, depths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
