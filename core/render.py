@@ -249,17 +249,19 @@ def render_rays(field: Field, origins: torch.Tensor, dirs: torch.Tensor, setting
     def query(depths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return query_along(field, origins, dirs, depths, settings.lock_view_dependence, features)
 
-    depths, _, values, weights = _march(query, near, torch.maximum(far, near + 1e-6), settings)
+    depths, _, values, weights = _march(query, near, far, settings)
     return (weights.unsqueeze(-1) * values).sum(dim=1), weights.sum(dim=1), expected_depth(weights, depths)
 
 
 def _march(query, near: torch.Tensor, far: torch.Tensor, settings: RenderSettings):
-    """The renderer's sampling: stratified bin centres in [near, far], then importance samples drawn
-    from their weights. ``query(depths [R,S]) -> (density [R,S], values [R,S,C] or None)``.
+    """The renderer's sampling: stratified bin centres in [near, far] (far kept a hair beyond near),
+    then importance samples drawn from their weights. ``query(depths [R,S]) -> (density [R,S],
+    values [R,S,C] or None)``.
 
     Returns:
         sorted depths [R,S], density [R,S], values [R,S,C] or None, compositing weights [R,S].
     """
+    far = torch.maximum(far, near + 1e-6)
     steps = (torch.arange(settings.num_coarse, device=near.device, dtype=near.dtype) + 0.5) / settings.num_coarse
     depths = near.unsqueeze(1) + (far - near).unsqueeze(1) * steps
     density, values = query(depths)
@@ -328,7 +330,7 @@ def render_samples(field: Field, camera: Camera, size: int, settings: RenderSett
     depths, density = torch.zeros(rays, count, device=field.device), torch.zeros(rays, count, device=field.device)
     for index in torch.nonzero(far > near).squeeze(1).split(settings.rays_per_chunk):
         query = density_query(field, origins[index], dirs[index])
-        depths[index], density[index], _, weights = _march(query, near[index], torch.maximum(far[index], near[index] + 1e-6), settings)
+        depths[index], density[index], _, weights = _march(query, near[index], far[index], settings)
         alpha[index], depth[index] = weights.sum(dim=1), expected_depth(weights, depths[index])
     return VolumeSamples(alpha, depth, depths, density)
 
